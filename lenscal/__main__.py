@@ -1,0 +1,3 @@
+from lenscal.cli import main
+
+main()

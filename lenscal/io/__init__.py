@@ -1,0 +1,1 @@
+"""File input and output: every byte lenscal reads or writes passes through here."""

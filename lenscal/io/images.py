@@ -1,0 +1,180 @@
+"""Non-RAW images: 16-bit TIFF (tifffile) and PNG/JPEG (OpenCV), read and written.
+
+lenscal works in linear light. Files are sRGB-encoded unless their ImageDescription carries
+lenscal's ``{"lenscal": {"encoding": "linear"}}`` note, which ``--linear`` outputs have.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+import cv2
+import numpy as np
+import tifffile
+
+from lenscal.errors import OutputError, UnreadableFileError
+from lenscal.io.atomic import atomic_path, write_bytes_atomic
+from lenscal.photo import Metadata
+
+MAX_PIXELS = 250_000_000  # refuse absurd declared sizes before allocating memory
+
+
+def srgb_encode(linear: np.ndarray) -> np.ndarray:
+    """Linear [0,1] -> sRGB-encoded [0,1] (IEC 61966-2-1)."""
+    x = np.clip(linear, 0.0, 1.0)
+    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055).astype(np.float32)
+
+
+def srgb_decode(encoded: np.ndarray) -> np.ndarray:
+    """sRGB-encoded [0,1] -> linear [0,1]."""
+    x = np.clip(encoded, 0.0, 1.0)
+    return np.where(x <= 0.04045, x / 12.92, np.power((x + 0.055) / 1.055, 2.4)).astype(np.float32)
+
+
+def srgb_icc() -> bytes:
+    return resources.files("lenscal").joinpath("data/sRGB.icc").read_bytes()
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise UnreadableFileError("no such file", path)
+    if not path.is_file():
+        raise UnreadableFileError("not a file", path)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb"):
+            pass
+    except PermissionError as e:
+        raise UnreadableFileError("permission denied", path, "check the file's permissions") from e
+    if size == 0:
+        raise UnreadableFileError("empty file (0 bytes)", path, "copy it again from the card")
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(height, width) from the header alone where the format allows it."""
+    path = Path(path)
+    _check_file(path)
+    if path.suffix.lower() in (".tif", ".tiff"):
+        try:
+            with tifffile.TiffFile(path) as tif:
+                shape = tif.pages[0].shape
+        except Exception as e:
+            raise UnreadableFileError(f"not a readable TIFF ({type(e).__name__})", path) from e
+        return int(shape[0]), int(shape[1])
+    return _read_cv2(path).shape[:2]
+
+
+def _read_cv2(path: Path) -> np.ndarray:
+    data = np.fromfile(path, dtype=np.uint8)
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH)
+    if img is None:
+        raise UnreadableFileError("not a readable image (corrupt or unsupported)", path)
+    return img
+
+
+def _to_rgb(img: np.ndarray, path: Path, bgr: bool) -> np.ndarray:
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    if img.ndim != 3 or img.shape[2] not in (3, 4):
+        raise UnreadableFileError(f"unsupported image layout {img.shape}", path, "use an RGB image")
+    img = img[..., :3]
+    if bgr:
+        img = img[..., ::-1]
+    if img.dtype == np.uint8:
+        return img.astype(np.float32) / 255.0
+    if img.dtype == np.uint16:
+        return img.astype(np.float32) / 65535.0
+    if img.dtype.kind == "f":
+        return np.clip(img.astype(np.float32), 0, None)
+    raise UnreadableFileError(f"unsupported sample type {img.dtype}", path, "use 8/16-bit or float")
+
+
+def read_image(path: Path) -> tuple[np.ndarray, dict]:
+    """Linear float32 (H, W, 3) pixels and lenscal's note (if any) of a TIFF/PNG/JPEG.
+
+    Integer files are taken as sRGB-encoded unless lenscal's note says linear; float TIFFs are
+    read as they are, clipped at 0.
+    """
+    path = Path(path)
+    _check_file(path)
+    note: dict = {}
+    if path.suffix.lower() in (".tif", ".tiff"):
+        try:
+            with tifffile.TiffFile(path) as tif:
+                page = tif.pages[0]
+                if int(np.prod(page.shape[:2])) > MAX_PIXELS:
+                    raise UnreadableFileError(f"declared size {page.shape} is too large", path)
+                try:
+                    note = json.loads(page.description or "{}").get("lenscal", {})
+                except (ValueError, AttributeError):
+                    note = {}
+                img = page.asarray()
+                if img.dtype.kind == "f":
+                    note.setdefault("encoding", "linear")
+        except UnreadableFileError:
+            raise
+        except Exception as e:
+            raise UnreadableFileError(f"not a readable TIFF ({type(e).__name__})", path) from e
+        rgb = _to_rgb(img, path, bgr=False)
+    else:
+        rgb = _to_rgb(_read_cv2(path), path, bgr=True)
+    encoding = note.get("encoding", "srgb")
+    pixels = rgb if encoding == "linear" else srgb_decode(rgb)
+    return np.ascontiguousarray(pixels, dtype=np.float32), note
+
+
+def _rational(value: float, den: int = 10000) -> tuple[int, int]:
+    if value >= 1:
+        return int(round(value * den)), den
+    return 1, max(1, int(round(1 / value))) if value > 0 else 1
+
+
+def exif_tags(meta: Metadata) -> list[tuple]:
+    """tifffile ``extratags`` carrying the camera EXIF in IFD0 (read back by exifread/exiftool)."""
+    tags: list[tuple] = []
+    for code, text in ((271, meta.make), (272, meta.model), (42035, meta.lens_make),
+                       (42036, meta.lens_model), (36867, meta.datetime)):
+        if text:
+            tags.append((code, "s", 0, text, True))
+    if meta.exposure_time:
+        et = meta.exposure_time
+        tags.append((33434, "2I", 1, (1, int(round(1 / et))) if et < 1 else (int(round(et * 1000)), 1000), True))
+    if meta.f_number:
+        tags.append((33437, "2I", 1, (int(round(meta.f_number * 100)), 100), True))
+    if meta.iso:
+        tags.append((34855, "H", 1, int(min(meta.iso, 65535)), True))
+    if meta.focal_length:
+        tags.append((37386, "2I", 1, (int(round(meta.focal_length * 100)), 100), True))
+    if meta.orientation and meta.orientation != 1:
+        tags.append((274, "H", 1, int(meta.orientation), True))
+    return tags
+
+
+def write_tiff(path: Path, linear: np.ndarray, meta: Metadata, *, linear_output: bool = False,
+               note: dict | None = None, overwrite: bool = True) -> None:
+    """Write a 16-bit RGB TIFF atomically, sRGB-encoded with the sRGB ICC profile unless linear."""
+    encoded = np.clip(linear, 0, 1) if linear_output else srgb_encode(linear)
+    data = np.round(encoded * 65535.0).astype(np.uint16)
+    from lenscal import __version__
+
+    info = {"encoding": "linear" if linear_output else "srgb", "version": __version__, **(note or {})}
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        tifffile.imwrite(
+            tmp, data, photometric="rgb", compression=None, metadata=None,
+            description=json.dumps({"lenscal": info}), software=f"lenscal {__version__}",
+            iccprofile=None if linear_output else srgb_icc(), extratags=exif_tags(meta),
+        )
+
+
+def write_preview(path: Path, linear: np.ndarray, quality: int = 92, overwrite: bool = True) -> None:
+    """An 8-bit sRGB PNG or JPEG, for looking at (not for editing)."""
+    path = Path(path)
+    bgr = np.round(srgb_encode(linear)[..., ::-1] * 255).astype(np.uint8)
+    ext = path.suffix.lower()
+    params = [cv2.IMWRITE_JPEG_QUALITY, quality] if ext in (".jpg", ".jpeg") else []
+    ok, buf = cv2.imencode(ext if ext in (".png", ".jpg", ".jpeg") else ".png", bgr, params)
+    if not ok:
+        raise OutputError("could not encode image", path)
+    write_bytes_atomic(path, buf.tobytes(), overwrite=overwrite)

@@ -1,0 +1,1 @@
+"""The physics: PSF grids, the blur they cause, and vignetting."""
