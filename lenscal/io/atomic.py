@@ -35,6 +35,9 @@ def atomic_path(path: str | Path, overwrite: bool = True) -> Iterator[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
         os.close(fd)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_name, 0o666 & ~umask)  # mkstemp makes 0600; outputs get normal permissions
     except OSError as e:
         raise _explain(e, path) from e
     tmp = Path(tmp_name)
