@@ -1,0 +1,255 @@
+"""The ``lenscal`` command. Thin: parse options, call one function per command, print with rich.
+
+Every user-fixable problem is a LenscalError, printed as one line with a non-zero exit code
+(see README "Exit codes"); ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.table import Table
+
+from lenscal import __version__
+from lenscal.errors import EXIT_INTERRUPTED, EXIT_USAGE, LenscalError, OutputError
+from lenscal.ui import Verbosity, console, detail, out, progress_bars, say, warn
+
+app = typer.Typer(
+    add_completion=True, no_args_is_help=True, pretty_exceptions_enable=False,
+    help="Calibrate a lens's blur from ordinary photos, then make every photo taken with it sharper.",
+)
+
+
+class Vignetting(str, Enum):
+    auto = "auto"
+    lensfun = "lensfun"
+    off = "off"
+
+
+class Demosaic(str, Enum):
+    ahd = "ahd"
+    aahd = "aahd"
+    dcb = "dcb"
+    dht = "dht"
+    ppg = "ppg"
+    vng = "vng"
+    linear = "linear"
+
+
+class Extreme(str, Enum):
+    stopped = "stopped"
+    wide = "wide"
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"lenscal {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors and results."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="More detail."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    Verbosity.debug, Verbosity.quiet, Verbosity.verbose = debug, quiet, verbose
+
+
+def _settings(demosaic: Demosaic, exposure: float, vignetting: Vignetting):
+    from lenscal.develop import DevelopSettings
+
+    if not (0 < exposure <= 64):
+        raise LenscalError(f"exposure {exposure} is out of range", hint="use a positive scale such as 1.0")
+    return DevelopSettings(demosaic=demosaic.value, exposure=exposure, vignetting=vignetting.value)
+
+
+# -- info -----------------------------------------------------------------------------------------
+@app.command()
+def info(
+    photos: List[Path] = typer.Argument(..., help="Photos or folders."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Show camera, lens and exposure metadata of photos."""
+    from lenscal.io.metadata import read_metadata
+    from lenscal.io.shoot import expand_inputs
+
+    paths = expand_inputs(photos)
+    if not paths:
+        raise LenscalError("no photos found", photos[0])
+    rows = [(p, read_metadata(p)) for p in paths]
+    if as_json:
+        out.print_json(json.dumps([{"file": str(p), **m.to_dict()} for p, m in rows]))
+        return
+    table = Table(title="Photo metadata")
+    for col in ("file", "camera", "lens", "aperture", "focal", "ISO", "exposure", "size", "date"):
+        table.add_column(col)
+    for p, m in rows:
+        exp = "" if not m.exposure_time else (f"1/{1 / m.exposure_time:.0f} s" if m.exposure_time < 1 else f"{m.exposure_time:g} s")
+        table.add_row(p.name, m.camera or "?", m.lens or "?", f"f/{m.f_number:g}" if m.f_number else "?",
+                      f"{m.focal_length:g} mm" if m.focal_length else "?", f"{m.iso:g}" if m.iso else "?",
+                      exp or "?", f"{m.width}x{m.height}", m.datetime or "?")
+    out.print(table)
+
+
+# -- develop --------------------------------------------------------------------------------------
+def output_name(src: Path, out_dir: Path, suffix: str, tag: str = "") -> Path:
+    """An output path that can never be the original file."""
+    target = out_dir / f"{src.stem}{tag}{suffix}"
+    if target.resolve() == src.resolve():
+        target = out_dir / f"{src.stem}{tag or '_lenscal'}{suffix}"
+    return target
+
+
+@app.command()
+def develop(
+    photos: List[Path] = typer.Argument(..., help="RAW files (any LibRaw format), TIFF/PNG/JPEG, or folders."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output folder."),
+    linear: bool = typer.Option(False, "--linear", help="Write linear values (no sRGB curve, no ICC)."),
+    demosaic: Demosaic = typer.Option(Demosaic.ahd, help="Demosaic algorithm."),
+    exposure: float = typer.Option(1.0, help="One fixed exposure scale for every photo (never auto)."),
+    vignetting: Vignetting = typer.Option(Vignetting.auto, help="Devignetting with lensfun."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+) -> None:
+    """Develop photos linearly (16-bit TIFF, sensor orientation, camera EXIF kept)."""
+    from lenscal.develop import load_photo
+    from lenscal.io.images import write_tiff
+    from lenscal.io.shoot import expand_inputs
+
+    settings = _settings(demosaic, exposure, vignetting)
+    paths = expand_inputs(photos)
+    if not paths:
+        raise LenscalError("no photos found", photos[0])
+    for p in paths:
+        if not p.exists():
+            raise LenscalError("no such file", p)
+    notes: set[str] = set()
+    written = skipped = 0
+    with progress_bars() as progress:
+        for i, src in enumerate(paths):
+            progress("developing", i, len(paths), {"file": src.name})
+            target = output_name(src, output, ".tif")
+            if target.exists() and not overwrite:
+                skipped += 1
+                detail(f"{target} exists, skipped (use --overwrite)")
+                continue
+            photo, note = load_photo(src, settings)
+            if note not in notes:
+                notes.add(note)
+                (warn if note.startswith("no vignetting") else detail)(note)
+            write_tiff(target, photo.pixels, photo.meta, linear_output=linear,
+                       note={"devignetted": photo.devignetted, "source": src.name})
+            written += 1
+        progress("developing", len(paths), len(paths), {})
+    say(f"developed {written} photo(s) into {output}" + (f", {skipped} already there" if skipped else ""))
+
+
+# -- simulate -------------------------------------------------------------------------------------
+@app.command()
+def simulate(
+    photos_dir: Path = typer.Argument(..., help="Folder of sharp photos (PNG/JPEG/TIFF) used as scenes."),
+    output: Path = typer.Option(..., "-o", "--output", help="Folder for the simulated shoot."),
+    extreme: Extreme = typer.Option(Extreme.stopped, help="Blurry aperture: stopped (f/16) or wide (f/1.7)."),
+    sharp: int = typer.Option(6, help="Photos in the sharp set (f/5.6)."),
+    blurry: int = typer.Option(6, help="Photos in the blurry set."),
+    test: int = typer.Option(2, help="Held-out test photos (with ideal references)."),
+    megapixels: Optional[float] = typer.Option(None, help="Resize scenes to about this many megapixels."),
+    seed: int = typer.Option(0, help="Random seed (noise)."),
+    iso: float = typer.Option(200, help="ISO (sets the noise)."),
+) -> None:
+    """Make a realistic DNG shoot with a KNOWN lens from real photos (for trying and testing lenscal)."""
+    from lenscal.io.shoot import expand_inputs
+    from lenscal.simulate import ShootPlan, simulate_shoot
+
+    if not photos_dir.is_dir():
+        raise LenscalError("not a folder", photos_dir)
+    if min(sharp, blurry) < 1 or test < 0:
+        raise LenscalError("the sets need at least one photo each", hint="check --sharp/--blurry/--test")
+    plan = ShootPlan(extreme=extreme.value, n_sharp=sharp, n_blurry=blurry, n_test=test,
+                     megapixels=megapixels, seed=seed, iso=iso)
+    with progress_bars() as progress:
+        summary = simulate_shoot(expand_inputs([photos_dir]), output, plan, progress)
+    h, w = summary["size"]
+    say(f"simulated shoot ({w}x{h}, sharp f/5.6, blurry {'f/16' if extreme == Extreme.stopped else 'f/1.7'}) "
+        f"in {output}: sharp/ blurry/ test/ truth/")
+
+
+# -- learn ----------------------------------------------------------------------------------------
+@app.command()
+def learn(
+    sharp: Path = typer.Option(..., "--sharp", help="Folder of photos at a sharp aperture (e.g. f/5.6)."),
+    blurry: Path = typer.Option(..., "--blurry", help="Folder of photos at the aperture to correct."),
+    output: Path = typer.Option(..., "-o", "--output", help="Lens profile to write (.json)."),
+    preset: str = typer.Option("fast", help="fast (CPU default), balanced, or paper (GPU)."),
+    seed: int = typer.Option(0, help="Random seed; the same seed gives the same profile on one machine."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda or mps."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted learn from its checkpoint."),
+    grid: int = typer.Option(8, help="PSF grid size (grid x grid nodes)."),
+    demosaic: Demosaic = typer.Option(Demosaic.ahd, help="Demosaic algorithm."),
+    vignetting: Vignetting = typer.Option(Vignetting.auto, help="Devignetting with lensfun."),
+    truth: Optional[Path] = typer.Option(None, help="A true profile (simulated shoots) to score against."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing profile."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+) -> None:
+    """Learn the lens's blur (a grid of RGB PSFs and a noise level) from two sets of unpaired photos."""
+    from lenscal.workflow import learn_profile
+
+    if output.suffix.lower() != ".json":
+        raise LenscalError("the profile must be a .json file", output)
+    if output.exists() and not overwrite and not resume:
+        raise OutputError("exists already, not overwritten", output, "use --overwrite or another name")
+    settings = _settings(demosaic, 1.0, vignetting)
+    with progress_bars() as progress:
+        summary = learn_profile(sharp, blurry, output, settings=settings, preset=preset, seed=seed,
+                                device=device, resume=resume, grid=grid, truth=truth,
+                                progress=progress, warn=warn)
+    if as_json:
+        out.print_json(json.dumps(summary))
+        return
+    say(f"profile: {summary['profile']}")
+    say(f"PSF grid picture: {summary['psf_png']}")
+    if summary.get("before_after_png"):
+        say(f"before/after crops: {summary['before_after_png']}")
+    say(f"noise sigma: {summary['noise_sigma']:.4f}   time: {summary['seconds']:.0f} s")
+    if summary.get("score"):
+        s = summary["score"]
+        say(f"against the truth: NCC mean {s['ncc_mean']:.3f} (worst {s['ncc_worst']:.3f}), "
+            f"L2 {s['l2']:.3f} vs best Gaussian {s['l2_gaussian']:.3f}, "
+            f"lateral colour error {s['lateral_colour_error_mean']:.2f} px")
+
+
+# -- entry point ----------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI, turning user errors into one line and an exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        result = app(args=args, prog_name="lenscal", standalone_mode=False)
+    except LenscalError as e:
+        if debug:
+            raise
+        console.print(f"[red]error:[/red] {e.one_line()}", soft_wrap=True)
+        sys.exit(e.exit_code)
+    except (KeyboardInterrupt, typer.Abort):
+        console.print("[yellow]interrupted[/yellow]: work done so far is kept; run the same command "
+                      "again (with --resume for learn) to continue")
+        sys.exit(EXIT_INTERRUPTED)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except MemoryError:
+        if debug:
+            raise
+        console.print("[red]error:[/red] out of memory (close other programs or use smaller photos)")
+        sys.exit(EXIT_USAGE)
+    except Exception as e:  # usage errors of the (vendored) click parser: show them as click would
+        if hasattr(e, "show") and hasattr(e, "exit_code"):
+            e.show()
+            sys.exit(e.exit_code)
+        raise
+    sys.exit(result if isinstance(result, int) else 0)

@@ -1,0 +1,143 @@
+"""A folder (or list) of photos -> a validated set from one camera, lens, size and aperture.
+
+Checked up front, from metadata alone, so that a long run never starts on photos that cannot be
+used together. Refusals name the offending files and say what to do.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lenscal.errors import LenscalError, ShootError
+from lenscal.io.formats import PHOTO_EXTENSIONS, is_photo, is_raw
+from lenscal.io.metadata import read_metadata
+from lenscal.photo import Metadata
+
+
+@dataclass
+class Shoot:
+    paths: list[Path]
+    metas: list[Metadata]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def meta(self) -> Metadata:
+        return self.metas[0]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+def expand_inputs(inputs: list[str | Path]) -> list[Path]:
+    """Folders (their photos, not recursive), glob patterns and files -> sorted unique photo paths."""
+    out: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            out += [q for q in p.iterdir() if q.is_file() and is_photo(q) and not q.name.startswith(".")]
+        elif any(ch in str(item) for ch in "*?["):
+            parent = Path(str(item)).parent
+            out += [q for q in parent.glob(Path(str(item)).name) if q.is_file() and is_photo(q)]
+        else:
+            out.append(p)
+    seen: dict[Path, None] = {}
+    for p in sorted(out):
+        seen.setdefault(p, None)
+    return list(seen)
+
+
+def _ev(m: Metadata) -> float | None:
+    if not (m.f_number and m.exposure_time):
+        return None
+    return math.log2(m.f_number**2 / m.exposure_time) - math.log2((m.iso or 100) / 100)
+
+
+def _describe_groups(values: list[str], paths: list[Path]) -> str:
+    groups: dict[str, list[str]] = {}
+    for v, p in zip(values, paths):
+        groups.setdefault(v or "unknown", []).append(p.name)
+    return "; ".join(f"{v}: {', '.join(names[:2])}{'...' if len(names) > 2 else ''}" for v, names in groups.items())
+
+
+def scan_shoot(inputs: list[str | Path] | str | Path, *, name: str = "set", min_photos: int = 1,
+               check_decodable: bool = True) -> Shoot:
+    """Read the metadata of every photo and refuse sets that cannot be used together."""
+    if isinstance(inputs, (str, Path)):
+        inputs = [inputs]
+    for item in inputs:
+        p = Path(item)
+        if not p.exists() and not any(ch in str(item) for ch in "*?["):
+            raise ShootError("no such file or folder", p)
+    paths = expand_inputs(inputs)
+    label = ", ".join(str(i) for i in inputs)
+    if not paths:
+        raise ShootError(f"no photos found in {label}",
+                         hint=f"lenscal reads {', '.join(sorted(e.lstrip('.') for e in PHOTO_EXTENSIONS)[:8])}...")
+    bad: list[str] = []
+    metas: list[Metadata] = []
+    for p in paths:
+        if not is_photo(p):
+            bad.append(f"{p.name} (not a photo file type)")
+            continue
+        try:
+            metas.append(read_metadata(p))
+            if check_decodable and is_raw(p):
+                _check_raw_data(p)
+        except LenscalError as e:
+            bad.append(f"{p.name} ({e.message})")
+    if bad:
+        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+        raise ShootError(f"{len(bad)} unreadable file(s) in the {name}: {'; '.join(bad[:3])}{more}",
+                         hint="remove or replace them")
+    if len(paths) < min_photos:
+        raise ShootError(f"the {name} has {len(paths)} photo(s), at least {min_photos} are needed", label,
+                         hint="add more photos of varied, detailed scenes")
+    for what, key in (("cameras", lambda m: m.camera), ("lenses", lambda m: m.lens),
+                      ("image sizes", lambda m: f"{m.width}x{m.height}"),
+                      ("apertures", lambda m: f"f/{m.f_number:g}" if m.f_number else "")):
+        values = [key(m) for m in metas]
+        if len(set(values)) > 1:
+            raise ShootError(f"the {name} mixes {what}: {_describe_groups(values, paths)}",
+                             hint="put photos of one camera, lens and aperture in each folder")
+    warnings: list[str] = []
+    focals = {m.focal_length for m in metas}
+    if len(focals) > 1:
+        warnings.append(f"the {name} mixes focal lengths ({', '.join(f'{f:g} mm' for f in sorted(x for x in focals if x))}): "
+                        "the blur of a zoom changes with focal length")
+    evs = [e for e in (_ev(m) for m in metas) if e is not None]
+    if evs and max(evs) - min(evs) > 2.0:
+        warnings.append(f"exposures in the {name} differ by {max(evs) - min(evs):.1f} EV: keep them within 2 EV")
+    return Shoot(paths, metas, warnings)
+
+
+def _check_raw_data(path: Path) -> None:
+    """Unpack the raw data so that truncated files are caught before a long run starts."""
+    from lenscal.io.raw import open_raw
+    from lenscal.errors import UnreadableFileError
+    import rawpy
+
+    with open_raw(path) as raw:
+        try:
+            raw.raw_image  # noqa: B018 - forces LibRaw to unpack (reads all the data)
+        except (rawpy.LibRawError, ValueError) as e:
+            raise UnreadableFileError("RAW data is truncated or corrupt", path) from e
+
+
+def check_compatible(a: Shoot, b: Shoot, names: tuple[str, str] = ("sharp set", "blurry set")) -> None:
+    """Two sets of one learn must share camera, lens and image size (not aperture)."""
+    ma, mb = a.meta, b.meta
+    for what, va, vb in (("camera", ma.camera, mb.camera), ("lens", ma.lens, mb.lens),
+                         ("image size", f"{ma.width}x{ma.height}", f"{mb.width}x{mb.height}")):
+        if va != vb:
+            raise ShootError(f"the {names[0]} and the {names[1]} differ in {what}: {va or 'unknown'} vs {vb or 'unknown'}",
+                             hint="use photos of the same camera and lens for both")
+    if ma.f_number and mb.f_number and ma.f_number == mb.f_number:
+        raise ShootError(f"both sets were taken at f/{ma.f_number:g}",
+                         hint="shoot the sharp set at a sharp aperture and the blurry set at an extreme one")
+    counts = Counter(p.resolve() for p in a.paths + b.paths)
+    dup = [p.name for p, n in counts.items() if n > 1]
+    if dup:
+        raise ShootError(f"the same photo is in both sets: {', '.join(dup[:3])}")

@@ -1,0 +1,73 @@
+"""Pictures, because people would rather look than read: PSF grids and before/after crops."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from lenscal.io.atomic import write_bytes_atomic
+from lenscal.io.images import srgb_encode
+
+
+def _encode_png(path: Path, rgb8: np.ndarray) -> None:
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb8[..., ::-1]))
+    if not ok:
+        raise RuntimeError("PNG encoding failed")
+    write_bytes_atomic(path, buf.tobytes())
+
+
+def psf_grid_image(grid: np.ndarray, zoom: int = 8, gap: int = 4, gamma: float = 0.5) -> np.ndarray:
+    """An (H, W, 3) uint8 mosaic of every node's RGB kernel, laid out like the sensor.
+
+    Each node is scaled to its own peak and gamma-brightened so that tails and colour fringes
+    (lateral colour shows as red and blue offsets) stay visible.
+    """
+    rows, cols, _, k, _ = grid.shape
+    cell = k * zoom
+    canvas = np.full((rows * (cell + gap) + gap, cols * (cell + gap) + gap, 3), 40, np.uint8)
+    for r in range(rows):
+        for c in range(cols):
+            kern = np.transpose(grid[r, c], (1, 2, 0)).astype(np.float64)
+            kern = np.clip(kern / max(kern.max(), 1e-12), 0, 1) ** gamma
+            tile = np.kron(kern, np.ones((zoom, zoom, 1)))
+            y, x = gap + r * (cell + gap), gap + c * (cell + gap)
+            canvas[y:y + cell, x:x + cell] = np.round(tile * 255).astype(np.uint8)
+    return canvas
+
+
+def save_psf_grid(grid: np.ndarray, path: Path, truth: np.ndarray | None = None) -> None:
+    """Write the PSF grid picture (learned beside the truth when the truth is known)."""
+    img = psf_grid_image(grid)
+    if truth is not None:
+        spacer = np.full((img.shape[0], 16, 3), 255, np.uint8)
+        img = np.concatenate([img, spacer, psf_grid_image(truth)], axis=1)
+    _encode_png(path, img)
+
+
+def save_before_after(pairs: list[tuple[np.ndarray, np.ndarray]], path: Path, zoom: int = 2,
+                      labels: tuple[str, str] = ("before", "after")) -> None:
+    """Rows of (before | after) linear crops, sRGB-encoded and enlarged with nearest neighbour."""
+    rows = []
+    for before, after in pairs:
+        b = np.round(srgb_encode(before) * 255).astype(np.uint8)
+        a = np.round(srgb_encode(after) * 255).astype(np.uint8)
+        b = np.kron(b, np.ones((zoom, zoom, 1), np.uint8))
+        a = np.kron(a, np.ones((zoom, zoom, 1), np.uint8))
+        rows.append(np.concatenate([b, np.full((b.shape[0], 8, 3), 255, np.uint8), a], axis=1))
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 8), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
+    img = np.concatenate(rows, axis=0)
+    header = np.full((28, img.shape[1], 3), 255, np.uint8)
+    half = (img.shape[1] - 8) // 2
+    for text, x in ((labels[0], 6), (labels[1], half + 14)):
+        cv2.putText(header, text, (x, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
+    _encode_png(path, np.concatenate([header, img], axis=0))
+
+
+def crop_positions(height: int, width: int, size: int) -> list[tuple[int, int]]:
+    """Top-left corners of crops at the centre, a border and a corner: where lenses differ most."""
+    size = min(size, height, width)
+    return [((height - size) // 2, (width - size) // 2), ((height - size) // 2, 0), (0, 0),
+            (height - size, width - size)]
