@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,8 +18,16 @@ from pathlib import Path
 from lenscal.errors import OutputError
 
 
+def _disk_nearly_full(folder: Path) -> bool:
+    try:
+        return shutil.disk_usage(folder).free < 16 * 2**20
+    except OSError:
+        return False
+
+
 def _explain(e: OSError, path: Path) -> OutputError:
-    if e.errno == errno.ENOSPC:
+    # some writers (numpy's tofile under tifffile) report a short write without errno ENOSPC
+    if e.errno == errno.ENOSPC or (e.errno is None and _disk_nearly_full(path.parent)):
         return OutputError("disk full, nothing was written", path, "free some space and run again")
     if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return OutputError("no permission to write here", path, "choose another output folder with -o")

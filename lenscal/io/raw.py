@@ -43,6 +43,11 @@ def open_raw(path: Path) -> Iterator[rawpy.RawPy]:
         raise UnreadableFileError(f"cannot read RAW file ({type(e).__name__})", path,
                                   "the file may be truncated: copy it again") from e
     try:
+        try:
+            raw.unpack()  # read all the data now: truncated files fail here, with a clear message
+        except (rawpy.LibRawError, ValueError) as e:
+            raise UnreadableFileError("RAW data is truncated or corrupt", path,
+                                      "copy the file again from the card") from e
         sizes = raw.sizes
         if sizes.width * sizes.height > MAX_PIXELS or sizes.width < 16 or sizes.height < 16:
             raise UnreadableFileError(f"implausible image size {sizes.width}x{sizes.height}", path)
@@ -70,7 +75,7 @@ def develop_raw(path: Path, demosaic: str = "ahd", exposure: float = 1.0):
                 output_color=rawpy.ColorSpace.sRGB,
                 half_size=False,
             )
-        except (rawpy.LibRawError, MemoryError, ValueError) as e:
+        except (rawpy.LibRawError, rawpy.LibRawIOError, MemoryError, ValueError) as e:
             raise UnreadableFileError(f"RAW data cannot be decoded ({type(e).__name__})", path,
                                       "the file may be truncated or corrupt: copy it again") from e
     pixels = rgb.astype(np.float32)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lenscal.errors import LenscalError, ShootError
-from lenscal.io.formats import PHOTO_EXTENSIONS, is_photo, is_raw
+from lenscal.io.formats import PHOTO_EXTENSIONS, is_photo
 from lenscal.io.metadata import read_metadata
 from lenscal.photo import Metadata
 
@@ -62,8 +62,7 @@ def _describe_groups(values: list[str], paths: list[Path]) -> str:
     return "; ".join(f"{v}: {', '.join(names[:2])}{'...' if len(names) > 2 else ''}" for v, names in groups.items())
 
 
-def scan_shoot(inputs: list[str | Path] | str | Path, *, name: str = "set", min_photos: int = 1,
-               check_decodable: bool = True) -> Shoot:
+def scan_shoot(inputs: list[str | Path] | str | Path, *, name: str = "set", min_photos: int = 1) -> Shoot:
     """Read the metadata of every photo and refuse sets that cannot be used together."""
     if isinstance(inputs, (str, Path)):
         inputs = [inputs]
@@ -83,9 +82,7 @@ def scan_shoot(inputs: list[str | Path] | str | Path, *, name: str = "set", min_
             bad.append(f"{p.name} (not a photo file type)")
             continue
         try:
-            metas.append(read_metadata(p))
-            if check_decodable and is_raw(p):
-                _check_raw_data(p)
+            metas.append(read_metadata(p))  # RAW data is unpacked here: truncation is caught
         except LenscalError as e:
             bad.append(f"{p.name} ({e.message})")
     if bad:
@@ -111,19 +108,6 @@ def scan_shoot(inputs: list[str | Path] | str | Path, *, name: str = "set", min_
     if evs and max(evs) - min(evs) > 2.0:
         warnings.append(f"exposures in the {name} differ by {max(evs) - min(evs):.1f} EV: keep them within 2 EV")
     return Shoot(paths, metas, warnings)
-
-
-def _check_raw_data(path: Path) -> None:
-    """Unpack the raw data so that truncated files are caught before a long run starts."""
-    from lenscal.io.raw import open_raw
-    from lenscal.errors import UnreadableFileError
-    import rawpy
-
-    with open_raw(path) as raw:
-        try:
-            raw.raw_image  # noqa: B018 - forces LibRaw to unpack (reads all the data)
-        except (rawpy.LibRawError, ValueError) as e:
-            raise UnreadableFileError("RAW data is truncated or corrupt", path) from e
 
 
 def check_compatible(a: Shoot, b: Shoot, names: tuple[str, str] = ("sharp set", "blurry set")) -> None:

@@ -1,0 +1,124 @@
+"""The commands' work, file to file: scan, develop, learn/correct, write, report.
+
+Sits between the thin CLI and the pure maths; no printing (progress and warnings are callbacks).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from lenscal.develop import DevelopSettings, load_photo
+from lenscal.errors import ShootError
+from lenscal.io.shoot import Shoot, check_compatible, scan_shoot
+from lenscal.photo import Photo
+
+Progress = Callable[[str, int, int, dict], None]
+MIN_PHOTOS = 2
+
+
+def develop_shoot(shoot: Shoot, settings: DevelopSettings, stage: str, progress: Progress | None,
+                  warn: Callable[[str], None] | None = None) -> list[Photo]:
+    """Develop every photo of a set, saying once per distinct vignetting outcome what was done."""
+    photos, said = [], set()
+    for i, path in enumerate(shoot.paths):
+        if progress:
+            progress(stage, i, len(shoot.paths), {"file": path.name})
+        photo, note = load_photo(path, settings)
+        if warn and note.startswith("no vignetting") and note not in said:
+            said.add(note)
+            warn(note)
+        photos.append(photo)
+    if progress:
+        progress(stage, len(shoot.paths), len(shoot.paths), {})
+    return photos
+
+
+def learn_profile(sharp_dir: Path, blurry_dir: Path, output: Path, *, settings: DevelopSettings,
+                  preset: str = "fast", seed: int = 0, device: str = "auto", resume: bool = False,
+                  grid: int = 8, truth: Path | None = None, progress: Progress | None = None,
+                  warn: Callable[[str], None] | None = None, overrides: dict | None = None) -> dict:
+    """Scan, develop, learn and save a profile with its pictures; returns a JSON-able summary."""
+    from lenscal.profile import LensProfile
+
+    start = time.perf_counter()
+    sharp_set = scan_shoot(sharp_dir, name="sharp set", min_photos=MIN_PHOTOS)
+    blurry_set = scan_shoot(blurry_dir, name="blurry set", min_photos=MIN_PHOTOS)
+    check_compatible(sharp_set, blurry_set)
+    for w in sharp_set.warnings + blurry_set.warnings:
+        if warn:
+            warn(w)
+    true_profile = LensProfile.load(truth) if truth else None
+    sharp = develop_shoot(sharp_set, settings, "developing sharp set", progress, warn)
+    blurry = develop_shoot(blurry_set, settings, "developing blurry set", progress, warn)
+    checkpoints = output.parent / f".{output.stem}.lenscal-checkpoint"
+    if not resume and checkpoints.exists():
+        import shutil
+
+        shutil.rmtree(checkpoints)
+    if resume and not checkpoints.exists():
+        raise ShootError("nothing to resume: no checkpoint next to the profile", output,
+                         "run the same command without --resume")
+    from lenscal.learn.pipeline import learn_grid
+    from lenscal.optics.psf import grid_report
+    from lenscal.report import save_psf_grid
+
+    result = learn_grid([p.pixels for p in sharp], [p.pixels for p in blurry], preset=preset, seed=seed,
+                        device=device, grid_shape=(grid, grid), checkpoint_dir=checkpoints, resume=resume,
+                        progress=progress, overrides=overrides)
+    meta = blurry_set.meta
+    profile = LensProfile.from_grid(
+        result.grid, result.sigma, meta, f_number_sharp=sharp_set.meta.f_number,
+        confidence=np.round(np.asarray(result.confidence, dtype=float), 4).tolist(),
+        settings={"preset": preset, "device": device, "develop": vars(settings) if hasattr(settings, "__dict__") else {},
+                  **result.settings},
+        seed=seed,
+        provenance=f"learned by lenscal from {len(sharp)} sharp (f/{sharp_set.meta.f_number:g}) and "
+                   f"{len(blurry)} blurry (f/{meta.f_number:g}) photos",
+    )
+    profile.save(output)
+    psf_png = output.with_name(output.stem + "_psf.png")
+    save_psf_grid(profile.grid(), psf_png, truth=true_profile.grid() if true_profile else None)
+    summary = {"profile": str(output), "psf_png": str(psf_png), "noise_sigma": result.sigma,
+               "seconds": time.perf_counter() - start, "photos": {"sharp": len(sharp), "blurry": len(blurry)}}
+    ba = _before_after(blurry[0], profile, output.with_name(output.stem + "_before_after.png"))
+    if ba:
+        summary["before_after_png"] = str(ba)
+    if true_profile is not None:
+        score = grid_report(profile.grid(), true_profile.grid())
+        score["sigma_truth"] = true_profile.noise_sigma
+        summary["score"] = score
+    import shutil
+
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    return summary
+
+
+def _before_after(photo: Photo, profile, path: Path, size: int = 160) -> Path | None:
+    """Before/after crops at the centre, a border and a corner of one blurry photo."""
+    try:
+        from lenscal.correct.deconv import deconvolve
+    except ImportError:
+        return None
+    from lenscal.optics.psf import interpolate
+    from lenscal.report import crop_positions, save_before_after
+    import torch
+
+    h, w = photo.shape
+    grid = profile.grid()
+    k = grid.shape[-1]
+    pairs = []
+    for y, x in crop_positions(h, w, size):
+        y0, x0 = max(0, y - 2 * k), max(0, x - 2 * k)
+        y1, x1 = min(h, y + size + 2 * k), min(w, x + size + 2 * k)
+        region = photo.pixels[y0:y1, x0:x1]
+        centre = torch.tensor([[(y + size / 2) / (h - 1), (x + size / 2) / (w - 1)]], dtype=torch.float64)
+        local = interpolate(torch.as_tensor(grid, dtype=torch.float64), centre).numpy()[None].astype(np.float32)
+        fixed = deconvolve(region, local, profile.noise_sigma)
+        pairs.append((region[y - y0:y - y0 + size, x - x0:x - x0 + size],
+                      fixed[y - y0:y - y0 + size, x - x0:x - x0 + size]))
+    save_before_after(pairs, path)
+    return path

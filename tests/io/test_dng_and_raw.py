@@ -1,0 +1,79 @@
+"""RAW development through rawpy, on DNGs we write and on real camera files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lenscal.io.dng import mosaic_from_rgb, write_dng
+from lenscal.io.metadata import read_metadata
+from lenscal.io.raw import develop_raw
+from lenscal.photo import Metadata
+from tests.conftest import SHARED, needs_shared
+
+META = Metadata(make="Testmaker", model="Cam 1", lens_make="Testmaker", lens_model="Test 50mm f/2",
+                f_number=8.0, focal_length=50.0, iso=400, exposure_time=1 / 125,
+                datetime="2026:01:02 03:04:05")
+
+
+def _dng(path, scene, black=512, white=16383, response=(0.5, 1.0, 0.7)):
+    raw = mosaic_from_rgb(scene * np.asarray(response, np.float32))
+    dn = np.clip(np.round(black + raw * (white - black)), 0, white).astype(np.uint16)
+    write_dng(path, dn, META, black=black, white=white, as_shot_neutral=response)
+
+
+def test_dng_metadata_round_trip(tmp_path):
+    _dng(tmp_path / "a.dng", np.full((64, 96, 3), 0.2, np.float32))
+    m = read_metadata(tmp_path / "a.dng")
+    assert (m.make, m.model, m.lens_model) == ("Testmaker", "Cam 1", "Test 50mm f/2")
+    assert m.f_number == pytest.approx(8.0) and m.focal_length == pytest.approx(50.0)
+    assert m.iso == 400 and m.exposure_time == pytest.approx(1 / 125)
+    assert m.datetime == "2026:01:02 03:04:05" and (m.width, m.height) == (96, 64) and m.raw
+
+
+def test_develop_is_linear_and_white_balanced(tmp_path, rng):
+    """Doubling the scene's exposure doubles the developed values; grey stays grey."""
+    scene = (0.05 + 0.2 * rng.random((64, 96, 1))).astype(np.float32).repeat(3, axis=2)
+    _dng(tmp_path / "x1.dng", scene)
+    _dng(tmp_path / "x2.dng", 2 * scene)
+    one, _ = develop_raw(tmp_path / "x1.dng", demosaic="linear")
+    two, _ = develop_raw(tmp_path / "x2.dng", demosaic="linear")
+    inner = (slice(4, -4), slice(4, -4))
+    ratio = two[inner].mean() / one[inner].mean()
+    assert ratio == pytest.approx(2.0, rel=0.01)
+    # 1.0 means sensor white: the scene values come back
+    assert one[inner].mean() == pytest.approx(scene[inner].mean(), rel=0.01)
+    # camera white balance undoes the sensor's colour response: a flat grey scene develops grey
+    _dng(tmp_path / "grey.dng", np.full((64, 96, 3), 0.3, np.float32))
+    grey, _ = develop_raw(tmp_path / "grey.dng")
+    assert np.abs(grey[inner] - 0.3).max() < 0.003
+
+
+def test_develop_keeps_sensor_orientation(tmp_path):
+    scene = np.zeros((64, 96, 3), np.float32)
+    scene[:8, :16] = 0.8  # a bright block top-left
+    _dng(tmp_path / "o.dng", scene)
+    img, meta = develop_raw(tmp_path / "o.dng")
+    assert img.shape == (64, 96, 3)
+    assert img[:6, :12].mean() > 10 * img[30:, 40:].mean()
+
+
+@needs_shared
+def test_real_canon_cr2_develops_with_size_and_metadata():
+    path = SHARED / "raw" / "rawtran_IMG_5952_Canon30D_EF-S18-55_f22.CR2"
+    img, meta = develop_raw(path)
+    assert img.dtype == np.float32 and img.shape == (2348, 3522, 3)
+    assert 0.0 <= img.min() and img.max() <= 1.0 and img.mean() > 0.01
+    assert (meta.make, meta.model) == ("Canon", "Canon EOS 30D")
+    assert meta.lens_model == "EF-S18-55mm f/3.5-5.6"
+    assert meta.f_number == pytest.approx(22) and meta.focal_length == pytest.approx(22)
+    assert meta.iso == 640 and meta.exposure_time == pytest.approx(1 / 400)
+    assert meta.datetime == "2009:07:21 13:03:20"
+
+
+@needs_shared
+def test_real_kodak_kdc_develops():
+    img, meta = develop_raw(SHARED / "raw" / "rawpy_RAW_KODAK_DC50.KDC")
+    assert img.shape == (512, 768, 3)
+    assert meta.make == "Eastman Kodak Company" and meta.f_number == pytest.approx(6.2)
+    assert meta.focal_length == pytest.approx(37)
