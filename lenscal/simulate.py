@@ -239,7 +239,7 @@ def simulate_shoot(photos: list[Path], out: Path, plan: ShootPlan = ShootPlan(),
         profile = LensProfile.from_grid(
             grids[kind], sigma or 0.0, Metadata(**{**truth_meta.to_dict(), "f_number": f_number}),
             f_number_sharp=SHARP_F, provenance=f"ground truth of lenscal's simulated lens ({kind}, f/{f_number:g})",
-            seed=plan.seed)
+            seed=plan.seed, created=when.isoformat())
         profile.save(out / "truth" / ("sharp_psf.json" if kind == "sharp" else "blurry_psf.json"))
     (out / "truth" / "simulation.json").write_text(json.dumps(summary, indent=1))
     if progress:

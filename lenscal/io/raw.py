@@ -3,7 +3,8 @@
 Why these settings: the blur we learn acts on light, so pixels must stay proportional to it
 (gamma 1, no auto-brightening, 16-bit); PSFs live on the sensor, so the image is not rotated
 (``user_flip=0``); and sharp and blurry photos must be comparable, so every photo gets the same
-exposure scale instead of LibRaw's per-image auto exposure.
+exposure scale instead of LibRaw's per-image auto exposure (including its quiet white-point
+adjustment, ``adjust_maximum_thr``).
 """
 
 from __future__ import annotations
@@ -74,6 +75,9 @@ def develop_raw(path: Path, demosaic: str = "ahd", exposure: float = 1.0):
                 use_auto_wb=False,
                 output_color=rawpy.ColorSpace.sRGB,
                 half_size=False,
+                # LibRaw raises the white point to the brightest pixel when that exceeds 75% of
+                # white: a per-image exposure change. Off, so 1.0 is always sensor white.
+                adjust_maximum_thr=0.0,
             )
         except (rawpy.LibRawError, rawpy.LibRawIOError, MemoryError, ValueError) as e:
             raise UnreadableFileError(f"RAW data cannot be decoded ({type(e).__name__})", path,

@@ -77,3 +77,12 @@ def test_real_kodak_kdc_develops():
     assert img.shape == (512, 768, 3)
     assert meta.make == "Eastman Kodak Company" and meta.f_number == pytest.approx(6.2)
     assert meta.focal_length == pytest.approx(37)
+
+
+def test_no_hidden_per_image_exposure(tmp_path):
+    """LibRaw's adjust_maximum would brighten a photo whose brightest pixel is near white: off."""
+    scene = np.full((64, 96, 3), 0.3, np.float32)
+    scene[10:20, 10:20] = 0.85  # brightest pixel above 75% of white, below white
+    _dng(tmp_path / "bright.dng", scene)
+    img, _ = develop_raw(tmp_path / "bright.dng")
+    assert img[40:60, 40:80].mean() == pytest.approx(0.3, rel=0.01)
