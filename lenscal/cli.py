@@ -224,6 +224,24 @@ def learn(
             f"lateral colour error {s['lateral_colour_error_mean']:.2f} px")
 
 
+# -- demo -----------------------------------------------------------------------------------------
+@app.command()
+def demo(
+    output: Path = typer.Option(Path("demo_out"), "-o", "--output", help="Folder for everything the demo makes."),
+    photos: Optional[Path] = typer.Option(None, help="Scenes to use (default: the bundled examples)."),
+    extreme: Extreme = typer.Option(Extreme.stopped, help="Blurry aperture: stopped (f/16) or wide (f/1.7)."),
+    preset: str = typer.Option("fast", help="Learning preset."),
+    seed: int = typer.Option(0, help="Random seed."),
+) -> None:
+    """The whole job on example data: simulate a shoot, learn the lens, correct held-out photos."""
+    from lenscal.demo import run_demo
+
+    with progress_bars() as progress:
+        summary = run_demo(output, photos=photos, extreme=extreme.value, preset=preset, seed=seed,
+                           progress=progress, warn=warn)
+    out.print(summary["text"])
+
+
 # -- entry point ----------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI, turning user errors into one line and an exit code."""

@@ -122,3 +122,16 @@ def _before_after(photo: Photo, profile, path: Path, size: int = 160) -> Path | 
                       fixed[y - y0:y - y0 + size, x - x0:x - x0 + size]))
     save_before_after(pairs, path)
     return path
+
+
+def bundled_examples() -> Path | None:
+    """The example photos of a source checkout (the demo's scenes)."""
+    here = Path(__file__).resolve().parents[1] / "examples" / "kodak"
+    return here if here.is_dir() else None
+
+
+def psnr(a: np.ndarray, b: np.ndarray, border: int = 16) -> float:
+    """PSNR (dB, peak 1.0) of linear images, ignoring a border where any method is unreliable."""
+    inner = (slice(border, -border), slice(border, -border))
+    mse = float(np.mean((np.clip(a[inner], 0, 1) - np.clip(b[inner], 0, 1)) ** 2))
+    return 10 * np.log10(1.0 / max(mse, 1e-12))

@@ -95,3 +95,11 @@ def test_full_disk_gives_clear_error_and_no_partial_file(full_disk, rng):
         write_tiff(full_disk / "big.tif", img, META)
     assert e.value.exit_code != 0
     assert os.listdir(full_disk) == []
+
+
+def test_srgb16_table_matches_exact_curve():
+    from lenscal.io.images import srgb_encode16
+
+    x = np.concatenate([np.linspace(0, 0.01, 20001), np.linspace(0, 1, 100001)]).astype(np.float32)
+    exact = np.round(srgb_encode(x).astype(np.float64) * 65535)
+    assert np.abs(srgb_encode16(x).astype(np.float64) - exact).max() <= 1
