@@ -224,6 +224,123 @@ def learn(
             f"lateral colour error {s['lateral_colour_error_mean']:.2f} px")
 
 
+# -- check ----------------------------------------------------------------------------------------
+@app.command()
+def check(
+    sharp: Path = typer.Option(..., "--sharp", help="Folder of photos at a sharp aperture."),
+    blurry: Path = typer.Option(..., "--blurry", help="Folder of photos at the aperture to correct."),
+    vignetting: Vignetting = typer.Option(Vignetting.auto, help="Devignetting with lensfun."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Say before a long learn whether two sets are usable, and what to reshoot."""
+    from lenscal.check import check_sets
+
+    with progress_bars() as progress:
+        report = check_sets(sharp, blurry, _settings(Demosaic.ahd, 1.0, vignetting), progress)
+    if as_json:
+        out.print_json(json.dumps(report))
+    else:
+        table = Table(title="Calibration photos")
+        for col in ("file", "set", "detail", "acutance", "exposure (EV)", "clipped"):
+            table.add_column(col)
+        for p in report["photos"]:
+            table.add_row(p["file"], p["set"], f"{p['textured']:.0%}", f"{p['acutance']:.2f}",
+                          f"{p['exposure_ev']:+.1f}", f"{p['clipped']:.1%}")
+        out.print(table)
+        for line in report["problems"]:
+            out.print(f"[red]problem:[/red] {line}")
+        for line in report["advice"]:
+            out.print(f"[yellow]advice:[/yellow] {line}")
+        out.print("[green]usable[/green]: go ahead with lenscal learn" if report["usable"]
+                  else "[red]not usable[/red]: fix the problems above first")
+    if not report["usable"]:
+        raise typer.Exit(EXIT_USAGE)
+
+
+# -- profiles -------------------------------------------------------------------------------------
+profiles_app = typer.Typer(help="The profiles library: bundled profiles and your own.", no_args_is_help=True)
+app.add_typer(profiles_app, name="profiles")
+
+
+@profiles_app.command("list")
+def profiles_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """List the profiles lenscal can find (yours first, then the bundled ones)."""
+    from lenscal.library import folders, list_profiles
+
+    entries = list_profiles()
+    if as_json:
+        out.print_json(json.dumps([{"name": e.name, "path": str(e.path), "valid": e.profile is not None,
+                                    "problem": e.problem,
+                                    **({"camera": f"{e.profile.camera.make} {e.profile.camera.model}",
+                                        "lens": e.profile.lens.model, "f_number": e.profile.f_number_blurry}
+                                       if e.profile else {})} for e in entries]))
+        return
+    table = Table(title="Lens profiles")
+    for col in ("name", "camera", "lens", "aperture", "size", "where"):
+        table.add_column(col)
+    for e in entries:
+        p = e.profile
+        if p is None:
+            table.add_row(e.name, f"[red]invalid: {e.problem}[/red]", "", "", "", str(e.path.parent))
+        else:
+            table.add_row(e.name, f"{p.camera.make} {p.camera.model}", p.lens.model,
+                          f"f/{p.f_number_blurry:g}" if p.f_number_blurry else "?",
+                          f"{p.image.width}x{p.image.height}", str(e.path.parent))
+    out.print(table)
+    say("searched: " + ", ".join(str(f) for f in folders()))
+
+
+@profiles_app.command("show")
+def profiles_show(
+    name: str = typer.Argument(..., help="Profile name (see list) or path."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="PNG to write."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Render a library profile (same as `lenscal show`)."""
+    from lenscal.library import resolve
+
+    show(resolve(name), output, as_json)
+
+
+@profiles_app.command("install")
+def profiles_install(
+    profile: Path = typer.Argument(..., help="Profile file to add to your library."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace one of the same name."),
+) -> None:
+    """Validate a profile and copy it into your profile folder."""
+    from lenscal.library import install
+
+    say(f"installed {install(profile, overwrite)}")
+
+
+@app.command()
+def show(
+    profile: Path = typer.Argument(..., help="A lens profile (.json)."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="PNG to write (default: next to the profile)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Render a profile: PSF grid, blur size (FWHM) per node and lateral colour per node."""
+    from lenscal.profile import LensProfile
+    from lenscal.report import save_profile_sheet
+
+    p = LensProfile.load(profile)
+    target = output or profile.with_name(profile.stem + "_sheet.png")
+    numbers = save_profile_sheet(p.grid(), target)
+    summary = {"profile": str(profile), "picture": str(target), "camera": f"{p.camera.make} {p.camera.model}",
+               "lens": p.lens.model, "f_number": p.f_number_blurry, "grid": list(p.psf.grid_shape),
+               "kernel_size": p.psf.kernel_size, "noise_sigma": p.noise_sigma, **numbers}
+    if as_json:
+        out.print_json(json.dumps(summary))
+        return
+    out.print(f"{summary['camera']} + {summary['lens'] or 'unknown lens'} at f/{p.f_number_blurry or 0:g}, "
+              f"{p.image.width}x{p.image.height}, grid {p.psf.grid_shape[0]}x{p.psf.grid_shape[1]}, "
+              f"{p.psf.kernel_size}x{p.psf.kernel_size} kernels")
+    out.print(f"blur (FWHM): centre {numbers['fwhm_px_centre']:.2f} px, range {numbers['fwhm_px_min']:.2f}-"
+              f"{numbers['fwhm_px_max']:.2f} px; lateral colour up to {numbers['lateral_colour_px_max']:.2f} px; "
+              f"noise sigma {p.noise_sigma:.4f}")
+    out.print(f"picture: {target}")
+
+
 # -- demo -----------------------------------------------------------------------------------------
 @app.command()
 def demo(

@@ -71,3 +71,67 @@ def crop_positions(height: int, width: int, size: int) -> list[tuple[int, int]]:
     size = min(size, height, width)
     return [((height - size) // 2, (width - size) // 2), ((height - size) // 2, 0), (0, 0),
             (height - size, width - size)]
+
+
+def _heat_map(values: np.ndarray, cell: int, label: str, unit: str) -> np.ndarray:
+    """A rows x cols map, each cell coloured by its value (viridis) and labelled with it."""
+    rows, cols = values.shape
+    lo, hi = float(values.min()), float(values.max())
+    norm = np.zeros_like(values) if hi - lo < 1e-9 else (values - lo) / (hi - lo)
+    colours = cv2.applyColorMap(np.round(norm * 255).astype(np.uint8), cv2.COLORMAP_VIRIDIS)[..., ::-1]
+    img = np.kron(colours, np.ones((cell, cell, 1), np.uint8)).copy()
+    for r in range(rows):
+        for c in range(cols):
+            text = f"{values[r, c]:.1f}"
+            colour = (0, 0, 0) if norm[r, c] > 0.5 else (255, 255, 255)
+            cv2.putText(img, text, (c * cell + 6, r * cell + cell // 2 + 5), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
+                        colour, 1, cv2.LINE_AA)
+    return _titled(img, f"{label} ({unit}, {lo:.2f}-{hi:.2f})")
+
+
+def _lateral_colour_map(lc: np.ndarray, cell: int, magnify: float = 15.0) -> np.ndarray:
+    """Arrows per node: R-G offset in red, B-G in blue, magnified so sub-pixel shifts show."""
+    rows, cols = lc.shape[:2]
+    img = np.full((rows * cell, cols * cell, 3), 255, np.uint8)
+    for r in range(rows):
+        for c in range(cols):
+            centre = (c * cell + cell // 2, r * cell + cell // 2)
+            cv2.rectangle(img, (c * cell, r * cell), ((c + 1) * cell - 1, (r + 1) * cell - 1), (220, 220, 220), 1)
+            for (dy, dx), colour in zip(lc[r, c], ((220, 30, 30), (30, 30, 220))):
+                tip = (int(round(centre[0] + magnify * dx)), int(round(centre[1] + magnify * dy)))
+                cv2.arrowedLine(img, centre, tip, colour, 2, cv2.LINE_AA, tipLength=0.25)
+    peak = float(np.linalg.norm(lc, axis=-1).max())
+    return _titled(img, f"lateral colour x{magnify:g} (R-G red, B-G blue; max {peak:.2f} px)")
+
+
+def _titled(img: np.ndarray, title: str) -> np.ndarray:
+    bar = np.full((26, img.shape[1], 3), 255, np.uint8)
+    cv2.putText(bar, title, (4, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    return np.concatenate([bar, img], axis=0)
+
+
+def profile_sheet(grid: np.ndarray) -> tuple[np.ndarray, dict]:
+    """One picture of a profile (PSF grid, blur size map, lateral colour map) and its numbers."""
+    import torch
+
+    from lenscal.optics.psf import fwhm, lateral_colour
+
+    g = torch.as_tensor(grid, dtype=torch.float64)
+    blur = fwhm(g).mean(-1).numpy()  # (rows, cols), mean over R, G, B
+    lc = lateral_colour(g).numpy()  # (rows, cols, 2, 2)
+    psf_img = _titled(psf_grid_image(grid), "PSF per node (R, G, B; brightened)")
+    cell = max(40, (psf_img.shape[1]) // grid.shape[1])
+    parts = [psf_img, _heat_map(blur, cell, "blur size: FWHM", "px"), _lateral_colour_map(lc, cell)]
+    height = max(p.shape[0] for p in parts)
+    parts = [np.pad(p, ((0, height - p.shape[0]), (0, 12), (0, 0)), constant_values=255) for p in parts]
+    lc_norm = np.linalg.norm(lc, axis=-1)
+    numbers = {"fwhm_px_mean": float(blur.mean()), "fwhm_px_min": float(blur.min()), "fwhm_px_max": float(blur.max()),
+               "fwhm_px_centre": float(blur[blur.shape[0] // 2, blur.shape[1] // 2]),
+               "lateral_colour_px_max": float(lc_norm.max()), "lateral_colour_px_mean": float(lc_norm.mean())}
+    return np.concatenate(parts, axis=1), numbers
+
+
+def save_profile_sheet(grid: np.ndarray, path: Path) -> dict:
+    img, numbers = profile_sheet(grid)
+    _encode_png(path, img)
+    return numbers
