@@ -74,6 +74,23 @@ def _check_file(path: Path) -> None:
         raise UnreadableFileError("empty file (0 bytes)", path, "copy it again from the card")
 
 
+def _check_layout(shape: tuple, dtype: np.dtype, path: Path) -> None:
+    """Refuse what lenscal cannot treat as an RGB photo, before reading any pixels."""
+    if len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] not in (1, 3, 4)):
+        raise UnreadableFileError(f"unsupported image layout {tuple(shape)}", path, "use an RGB image")
+    if not (dtype in (np.uint8, np.uint16) or dtype.kind == "f"):
+        raise UnreadableFileError(f"unsupported sample type {dtype}", path, "use 8/16-bit or float")
+    if int(shape[0]) * int(shape[1]) > MAX_PIXELS or min(shape[:2]) < 8:
+        raise UnreadableFileError(f"implausible image size {shape[1]}x{shape[0]}", path)
+
+
+def _check_extent(page, path: Path) -> None:
+    """A TIFF whose pixel data runs past the end of the file is truncated (header alone survived)."""
+    ends = [o + n for o, n in zip(page.dataoffsets, page.databytecounts) if n]
+    if ends and max(ends) > path.stat().st_size:
+        raise UnreadableFileError("TIFF is truncated (pixel data missing)", path, "copy the file again")
+
+
 def image_size(path: Path) -> tuple[int, int]:
     """(height, width) from the header alone where the format allows it."""
     path = Path(path)
@@ -81,11 +98,18 @@ def image_size(path: Path) -> tuple[int, int]:
     if path.suffix.lower() in (".tif", ".tiff"):
         try:
             with tifffile.TiffFile(path) as tif:
-                shape = tif.pages[0].shape
+                page = tif.pages[0]
+                shape, dtype = page.shape, page.dtype
+                _check_extent(page, path)
+        except UnreadableFileError:
+            raise
         except Exception as e:
             raise UnreadableFileError(f"not a readable TIFF ({type(e).__name__})", path) from e
+        _check_layout(shape, np.dtype(dtype), path)
         return int(shape[0]), int(shape[1])
-    return _read_cv2(path).shape[:2]
+    img = _read_cv2(path)
+    _check_layout(img.shape, img.dtype, path)
+    return img.shape[:2]
 
 
 def _read_cv2(path: Path) -> np.ndarray:
@@ -126,8 +150,8 @@ def read_image(path: Path) -> tuple[np.ndarray, dict]:
         try:
             with tifffile.TiffFile(path) as tif:
                 page = tif.pages[0]
-                if int(np.prod(page.shape[:2])) > MAX_PIXELS:
-                    raise UnreadableFileError(f"declared size {page.shape} is too large", path)
+                _check_layout(page.shape, np.dtype(page.dtype), path)
+                _check_extent(page, path)
                 try:
                     note = json.loads(page.description or "{}").get("lenscal", {})
                 except (ValueError, AttributeError):
@@ -141,7 +165,9 @@ def read_image(path: Path) -> tuple[np.ndarray, dict]:
             raise UnreadableFileError(f"not a readable TIFF ({type(e).__name__})", path) from e
         rgb = _to_rgb(img, path, bgr=False)
     else:
-        rgb = _to_rgb(_read_cv2(path), path, bgr=True)
+        img = _read_cv2(path)
+        _check_layout(img.shape, img.dtype, path)
+        rgb = _to_rgb(img, path, bgr=True)
     encoding = note.get("encoding", "srgb")
     pixels = rgb if encoding == "linear" else srgb_decode(rgb)
     return np.ascontiguousarray(pixels, dtype=np.float32), note
