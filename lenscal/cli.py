@@ -224,6 +224,104 @@ def learn(
             f"lateral colour error {s['lateral_colour_error_mean']:.2f} px")
 
 
+# -- correct --------------------------------------------------------------------------------------
+class Preview(str, Enum):
+    png = "png"
+    jpg = "jpg"
+
+
+@app.command()
+def correct(
+    photos: List[Path] = typer.Argument(..., help="Photos, folders or glob patterns."),
+    profile: Optional[Path] = typer.Option(None, "--profile", "-p",
+                                           help="Lens profile (default: a matching one from the library)."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output folder (default: next to each photo)."),
+    strength: float = typer.Option(1.0, help="0 = unchanged, 1 = full correction."),
+    linear: bool = typer.Option(False, "--linear", help="Write linear values (no sRGB curve, no ICC)."),
+    preview: Optional[Preview] = typer.Option(None, help="Also write an 8-bit preview (png or jpg)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs (never originals)."),
+    force: bool = typer.Option(False, "--force", help="Correct even if the profile is for another camera, lens, size or aperture."),
+    jobs: int = typer.Option(1, "--jobs", "-j", help="Photos corrected in parallel (worker processes)."),
+    device: str = typer.Option("cpu", help="cpu, cuda, mps or auto."),
+    demosaic: Demosaic = typer.Option(Demosaic.ahd, help="Demosaic algorithm (as for develop)."),
+    vignetting: Vignetting = typer.Option(Vignetting.auto, help="Devignetting with lensfun."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+) -> None:
+    """Deconvolve photos with a lens profile: one photo or a whole shoot (resumable)."""
+    from lenscal.correct.batch import CorrectOptions, correct_files, expand_photos
+    from lenscal.io.metadata import read_metadata
+    from lenscal.library import find_matching
+    from lenscal.profile import LensProfile
+
+    if not 0.0 <= strength <= 2.0:
+        raise LenscalError(f"strength {strength} is out of range", hint="use a value from 0 to 1 (up to 2)")
+    if jobs < 1:
+        raise LenscalError("--jobs must be at least 1")
+    for item in photos:
+        if not Path(item).exists() and not any(ch in str(item) for ch in "*?["):
+            raise LenscalError("no such file or folder", item)
+    sources = expand_photos(photos)
+    if not sources:
+        raise LenscalError(f"no photos found in {', '.join(str(p) for p in photos)}")
+    if profile is None:
+        meta = read_metadata(sources[0])
+        profile = find_matching(meta)
+        if profile is None:
+            raise LenscalError(f"no profile in the library matches {meta.camera or 'this camera'}"
+                               f"{' + ' + meta.lens if meta.lens else ''}"
+                               f"{f' at f/{meta.f_number:g}' if meta.f_number else ''}", sources[0],
+                               "pass --profile, or install one with 'lenscal profiles install'")
+        say(f"using profile {profile}")
+    lens_profile = LensProfile.load(profile)
+    options = CorrectOptions(develop=_settings(demosaic, 1.0, vignetting), strength=strength, linear=linear,
+                             preview=preview.value if preview else None, overwrite=overwrite,
+                             mismatch="warn" if force else "refuse", profile_name=profile.name,
+                             device=_device(device))
+    with progress_bars() as progress:
+        summary = correct_files(sources, lens_profile, output, options=options, jobs=jobs, progress=progress)
+    rows = [{"file": str(r.source), "status": r.status, "outputs": [str(o) for o in r.outputs],
+             "reason": r.reason, "warnings": list(r.warnings)} for r in summary.results]
+    if as_json:
+        out.print_json(json.dumps({"done": len(summary.done), "skipped": len(summary.skipped),
+                                   "failed": len(summary.failed), "exit_code": summary.exit_code, "photos": rows}))
+    else:
+        for r in summary.results:
+            for w in r.warnings:
+                warn(f"{r.source.name}: {w}")
+        if len(rows) > 1 or summary.failed:
+            table = Table(title="lenscal correct")
+            for col in ("photo", "status", "output / reason"):
+                table.add_column(col)
+            for r in summary.results:
+                colour = {"done": "green", "skipped": "yellow", "failed": "red"}[r.status]
+                table.add_row(r.source.name, f"[{colour}]{r.status}[/{colour}]",
+                              r.reason if r.status != "done" else ", ".join(str(o) for o in r.outputs))
+            out.print(table)
+        say(f"{len(summary.done)} corrected, {len(summary.skipped)} skipped, {len(summary.failed)} failed")
+    if summary.failed:
+        if len(summary.results) == 1 and not as_json:
+            console.print(f"[red]error:[/red] {summary.failed[0].reason}", soft_wrap=True)
+        raise typer.Exit(summary.exit_code)
+
+
+def _device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise LenscalError("CUDA is not available on this machine", hint="use --device cpu or auto")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise LenscalError("MPS is not available on this machine", hint="use --device cpu or auto")
+    if name not in ("cpu", "cuda", "mps"):
+        raise LenscalError(f"unknown device '{name}'", hint="use cpu, cuda, mps or auto")
+    return name
+
+
 # -- check ----------------------------------------------------------------------------------------
 @app.command()
 def check(
