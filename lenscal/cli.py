@@ -196,6 +196,7 @@ def learn(
     truth: Optional[Path] = typer.Option(None, help="A true profile (simulated shoots) to score against."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing profile."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+    set_: List[str] = typer.Option([], "--set", help="Override a preset setting, e.g. --set step1_steps=500 (repeatable)."),
 ) -> None:
     """Learn the lens's blur (a grid of RGB PSFs and a noise level) from two sets of unpaired photos."""
     from lenscal.workflow import learn_profile
@@ -208,7 +209,7 @@ def learn(
     with progress_bars() as progress:
         summary = learn_profile(sharp, blurry, output, settings=settings, preset=preset, seed=seed,
                                 device=device, resume=resume, grid=grid, truth=truth,
-                                progress=progress, warn=warn)
+                                progress=progress, warn=warn, overrides=_overrides(set_))
     if as_json:
         out.print_json(json.dumps(summary))
         return
@@ -222,6 +223,20 @@ def learn(
         say(f"against the truth: NCC mean {s['ncc_mean']:.3f} (worst {s['ncc_worst']:.3f}), "
             f"L2 {s['l2']:.3f} vs best Gaussian {s['l2_gaussian']:.3f}, "
             f"lateral colour error {s['lateral_colour_error_mean']:.2f} px")
+
+
+def _overrides(items: list[str]) -> dict:
+    """``key=value`` pairs; values are parsed as JSON where they can be (numbers, lists, true)."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise LenscalError(f"--set {item!r} is not key=value", hint="e.g. --set step1_steps=500")
+        try:
+            out[key.strip()] = json.loads(value)
+        except ValueError:
+            out[key.strip()] = value
+    return out
 
 
 # -- correct --------------------------------------------------------------------------------------

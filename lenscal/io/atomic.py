@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import os
 import shutil
 import tempfile
@@ -42,6 +43,8 @@ def atomic_path(path: str | Path, overwrite: bool = True) -> Iterator[Path]:
         raise OutputError("exists already, not overwritten", path, "use --overwrite to replace it")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        for stale in path.parent.glob(glob.escape(f".{path.name}.") + "*.part"):  # left by a killed earlier run
+            stale.unlink(missing_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
         os.close(fd)
         umask = os.umask(0)
