@@ -1,0 +1,267 @@
+"""Correct many photos: develop, check the profile, deconvolve, write; resumable and isolated.
+
+Rules (each one tested on real files in tests/correct/test_batch.py):
+- an output never replaces an original, nor an existing output unless ``overwrite``;
+- outputs are written atomically, so an existing output is a finished one: re-running the same
+  command skips it and an interrupted shoot resumes where it stopped;
+- one photo failing (corrupt file, profile mismatch, disk error) never stops the others; each
+  photo gets a result (done / skipped / failed with the one-line reason);
+- ``jobs`` > 1 runs photos in worker processes started with ``spawn`` (never ``fork``: torch and
+  OpenMP threads do not survive a fork), each worker with its share of the CPU threads.
+The CLI turns the :class:`BatchSummary` into messages and an exit code.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing as mp
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Literal
+
+import numpy as np
+
+from lenscal.develop import DevelopSettings, load_photo
+from lenscal.errors import EXIT_DISK, EXIT_FAILED, EXIT_MISMATCH, EXIT_OK, LenscalError, ProfileMismatchError
+from lenscal.io.formats import IMAGE_EXTENSIONS, is_photo
+from lenscal.profile import LensProfile
+
+Progress = Callable[[str, int, int, dict], None]
+TAG = "_corrected"
+
+
+@dataclass(frozen=True)
+class CorrectOptions:
+    """What ``lenscal correct`` was asked to do (all picklable, sent to worker processes)."""
+
+    develop: DevelopSettings = DevelopSettings()
+    strength: float = 1.0
+    linear: bool = False  # write linear values (no sRGB curve, no ICC)
+    preview: str | None = None  # "png" or "jpg": also write an 8-bit preview
+    overwrite: bool = False
+    mismatch: Literal["refuse", "warn", "ignore"] = "refuse"  # profile made for another camera/lens/...
+    profile_name: str = ""  # named in each output's note
+    device: str = "cpu"
+    threads: int | None = None  # torch threads per photo; None = the CPU cores / jobs
+    solver: dict = field(default_factory=dict)  # SolverOptions fields
+
+
+@dataclass(frozen=True)
+class FileResult:
+    source: Path
+    status: Literal["done", "skipped", "failed"]
+    outputs: tuple[Path, ...] = ()
+    reason: str = ""  # one line: why skipped or failed
+    warnings: tuple[str, ...] = ()
+    exit_code: int = EXIT_OK  # of the error, for a failure
+
+
+@dataclass
+class BatchSummary:
+    results: list[FileResult] = field(default_factory=list)
+
+    def of(self, status: str) -> list[FileResult]:
+        return [r for r in self.results if r.status == status]
+
+    @property
+    def done(self) -> list[FileResult]:
+        return self.of("done")
+
+    @property
+    def skipped(self) -> list[FileResult]:
+        return self.of("skipped")
+
+    @property
+    def failed(self) -> list[FileResult]:
+        return self.of("failed")
+
+    @property
+    def exit_code(self) -> int:
+        """README "Exit codes": 0 nothing failed; 4 a write failed (disk full, permissions: fix
+        that first); 3 every failure was a profile mismatch (--force may be meant); else 1."""
+        codes = {r.exit_code for r in self.failed}
+        if not codes:
+            return EXIT_OK
+        if EXIT_DISK in codes:
+            return EXIT_DISK
+        return EXIT_MISMATCH if codes == {EXIT_MISMATCH} else EXIT_FAILED
+
+
+# -- names -------------------------------------------------------------------------------------
+def output_paths(source: Path, out_dir: Path | None, options: CorrectOptions,
+                 disambiguate: bool = False) -> tuple[Path, ...]:
+    """The TIFF (and preview) written for ``source``; never the source itself.
+
+    ``disambiguate`` adds the source extension (``a_dng_corrected.tif``) when two inputs share a
+    stem (``a.dng`` and ``a.tif``), so they cannot write the same file.
+    """
+    folder = out_dir if out_dir is not None else source.parent
+    stem = f"{source.stem}_{source.suffix.lstrip('.').lower()}" if disambiguate else source.stem
+    paths = [folder / f"{stem}{TAG}.tif"]
+    if options.preview:
+        paths.append(folder / f"{stem}{TAG}.{options.preview.lower().lstrip('.')}")
+    if any(p.resolve() == source.resolve() for p in paths):  # only reachable with odd names
+        paths = [p.with_name(p.stem + "_lenscal" + p.suffix) for p in paths]
+    return tuple(paths)
+
+
+def plan_outputs(sources: list[Path], out_dir: Path | None, options: CorrectOptions) -> dict[Path, tuple[Path, ...]]:
+    """Outputs of every source, unique across the batch."""
+    stems: dict[str, int] = {}
+    for s in sources:
+        stems[s.stem] = stems.get(s.stem, 0) + 1
+    return {s: output_paths(s, out_dir, options, disambiguate=stems[s.stem] > 1) for s in sources}
+
+
+def expand_photos(inputs: list[str | Path]) -> list[Path]:
+    """Folders (not recursive), glob patterns and files -> sorted unique photo paths.
+
+    lenscal's own outputs (``*_corrected.*`` images) are left out, so correcting a folder twice
+    in place does not correct the corrected photos. Explicitly named files are kept as given
+    (a missing one then fails with its reason).
+    """
+    found: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            found += [q for q in p.iterdir() if q.is_file() and is_photo(q) and not q.name.startswith(".")
+                      and not _is_output(q)]
+        elif any(ch in str(item) for ch in "*?["):
+            found += [q for q in p.parent.glob(p.name) if q.is_file() and is_photo(q) and not _is_output(q)]
+        else:
+            found.append(p)
+    return sorted(dict.fromkeys(found))
+
+
+def _is_output(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS and (path.stem.endswith(TAG) or path.stem.endswith(TAG + "_lenscal"))
+
+
+def profile_mismatches(sources: list[Path], profile: LensProfile) -> dict[Path, list[str]]:
+    """Pre-flight for the CLI: what differs between the profile and each photo (metadata only)."""
+    from lenscal.io.metadata import read_metadata
+
+    out: dict[Path, list[str]] = {}
+    for s in sources:
+        try:
+            found = profile.mismatches(read_metadata(s))
+        except LenscalError:
+            continue  # unreadable files fail with their own reason later
+        if found:
+            out[s] = found
+    return out
+
+
+# -- one photo ---------------------------------------------------------------------------------
+def correct_one(source: Path, outputs: tuple[Path, ...], grid: np.ndarray, noise_sigma: float,
+                profile: LensProfile, options: CorrectOptions, progress: Progress | None = None) -> FileResult:
+    """Develop, check, deconvolve and write one photo; every user-fixable problem -> a failed result."""
+    from lenscal.correct.deconv import deconvolve
+    from lenscal.io.images import write_preview, write_tiff
+
+    todo = [p for p in outputs if options.overwrite or not p.exists()]
+    if not todo:
+        return FileResult(source, "skipped", outputs, "already corrected (use --overwrite to redo)")
+    try:
+        photo, _ = load_photo(source, options.develop)
+        warnings: tuple[str, ...] = ()
+        found = profile.mismatches(photo.meta)
+        if found and options.mismatch == "refuse":
+            raise ProfileMismatchError("profile does not match: " + "; ".join(found), source,
+                                       "use --force to correct anyway")
+        if found and options.mismatch == "warn":
+            warnings = tuple(found)
+        sharp = deconvolve(photo.pixels, grid, noise_sigma, strength=options.strength,
+                           device=options.device, progress=progress, **options.solver)
+        photo.pixels = sharp  # let the uncorrected pixels go (peak memory on 24 MP)
+        note = {"profile": options.profile_name or profile.provenance or "lens profile",
+                "strength": options.strength, "corrected_from": source.name}
+        for target in todo:
+            if target.suffix.lower() in (".tif", ".tiff"):
+                write_tiff(target, sharp, photo.meta, linear_output=options.linear, note=note,
+                           overwrite=options.overwrite)
+            else:
+                write_preview(target, sharp, overwrite=options.overwrite)
+        return FileResult(source, "done", outputs, warnings=warnings)
+    except LenscalError as e:
+        return FileResult(source, "failed", outputs, e.one_line(), exit_code=e.exit_code)
+    except MemoryError:
+        return FileResult(source, "failed", outputs, f"{source}: out of memory (try --jobs 1)", exit_code=EXIT_FAILED)
+
+
+def _worker_init(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _worker(source: Path, outputs: tuple[Path, ...], profile: LensProfile, options: CorrectOptions) -> FileResult:
+    try:
+        return correct_one(source, outputs, profile.grid(), profile.noise_sigma, profile, options)
+    except Exception as e:  # a bug in one photo must not take the batch down; keep its reason
+        return FileResult(source, "failed", outputs, f"{source}: internal error: {type(e).__name__}: {e}",
+                          exit_code=EXIT_FAILED)
+
+
+# -- many photos -------------------------------------------------------------------------------
+def correct_files(inputs: list[Path], profile: LensProfile, out_dir: Path | None, *,
+                  options: CorrectOptions = CorrectOptions(), jobs: int = 1,
+                  progress: Progress | None = None) -> BatchSummary:
+    """Correct every photo in ``inputs`` (already expanded, see :func:`expand_photos`).
+
+    Results come back in input order. Progress: ``("correcting", done, total, {"file": name})``
+    per photo, and with ``jobs == 1`` also the per-tile ``"deconvolving"`` stage.
+    """
+    import torch
+
+    sources = [Path(p) for p in inputs]
+    plan = plan_outputs(sources, out_dir, options)
+    total = len(sources)
+    results: dict[Path, FileResult] = {}
+    cores = os.cpu_count() or 1
+    jobs = max(1, min(jobs, len(sources) or 1))
+    threads = options.threads or max(1, cores // jobs)
+    inputs_set = {s.resolve() for s in sources}
+    for s in sources:  # with --overwrite an output could otherwise replace another input photo
+        clash = [o for o in plan[s] if o.resolve() in inputs_set]
+        if clash:
+            results[s] = FileResult(s, "failed", plan[s], f"{clash[0]}: output would replace an input photo",
+                                    exit_code=EXIT_FAILED)
+    pending = [s for s in sources if s not in results]
+    if progress:
+        progress("correcting", len(results), total, {})
+    if jobs == 1:
+        previous = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        grid = profile.grid()
+        try:
+            for s in pending:
+                try:
+                    results[s] = correct_one(s, plan[s], grid, profile.noise_sigma, profile, options, progress)
+                except Exception as e:
+                    results[s] = FileResult(s, "failed", plan[s], f"{s}: internal error: {type(e).__name__}: {e}",
+                                            exit_code=EXIT_FAILED)
+                if progress:
+                    progress("correcting", len(results), total, {"file": s.name})
+        finally:
+            torch.set_num_threads(previous)
+    else:
+        ctx = mp.get_context("spawn")
+        with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init,
+                                    initargs=(threads,)) as pool:
+            futures = {pool.submit(_worker, s, plan[s], profile, options): s for s in pending}
+            for fut in cf.as_completed(futures):
+                s = futures[fut]
+                try:
+                    results[s] = fut.result()
+                except Exception as e:  # the worker process itself died (e.g. killed for memory)
+                    results[s] = FileResult(s, "failed", plan[s], f"{s}: worker died: {type(e).__name__}",
+                                            exit_code=EXIT_FAILED)
+                if progress:
+                    progress("correcting", len(results), total, {"file": s.name})
+    return BatchSummary([results[s] for s in sources])
+
+
+__all__ = ["CorrectOptions", "FileResult", "BatchSummary", "correct_files", "correct_one",
+           "expand_photos", "output_paths", "plan_outputs", "profile_mismatches"]
