@@ -33,6 +33,7 @@ from typing import Callable
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from lenscal.optics.psf import interpolate
 
@@ -46,11 +47,13 @@ class SolverOptions:
     method: str = "hqs"  # hqs (sparse gradient prior) | wiener (classical baseline)
     tile: int | None = None  # tile core in px; None = about half a grid cell, 64..256
     overlap: int = 32  # width of the raised-cosine blend between neighbouring tiles (px)
-    margin: int = 24  # context beyond the blend, discarded (absorbs the FFT wrap-around)
+    margin: int = 16  # context beyond the blend, discarded (absorbs the FFT wrap-around)
     weight: float = 10.0  # prior weight mu = weight * sigma^2 ...
     exponent: float = 0.8  # ... on |grad x|^exponent (1 = total variation)
     group: bool = True  # shrink gradients jointly over x/y and R, G, B (vectorial TV)
-    iterations: int = 6  # HQS iterations (rho grows geometrically)
+    taper: bool = False  # edge-taper tiles before the FFT (one more FFT pair; no gain measured)
+    compile: bool | None = None  # fuse the solver with torch.compile; None = for images >= 4 MP
+    iterations: int = 3  # HQS iterations (6 measured only 0.03 dB better, at twice the cost)
     threshold_start: float = 0.05  # first shrinkage threshold mu / rho (gradient units) ...
     rho_growth: float = 3.0  # ... then rho grows geometrically (K&F use 2*sqrt(2))
     wiener_nsr: float | None = None  # Wiener noise-to-signal ratio; None = from sigma
@@ -137,30 +140,53 @@ def _grad_otfs(shape: tuple[int, int], dtype, device) -> torch.Tensor:
     return (torch.fft.rfft2(g).abs() ** 2).sum(0)
 
 
-def _grad(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    return torch.roll(x, -1, -1) - x, torch.roll(x, -1, -2) - x
+def shrunk_divergence(x: torch.Tensor, tau: torch.Tensor, p: float, group: bool) -> torch.Tensor:
+    """The HQS w-step and its adjoint in one: D^T shrink(D x) for forward differences.
 
-
-def _grad_t(wx: torch.Tensor, wy: torch.Tensor) -> torch.Tensor:
-    """Adjoint of :func:`_grad` (a negative divergence)."""
-    return (torch.roll(wx, 1, -1) - wx) + (torch.roll(wy, 1, -2) - wy)
-
-
-def _shrink(gx: torch.Tensor, gy: torch.Tensor, tau: float, p: float,
-            group: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Chartrand's p-shrinkage of the gradients: soft thresholding for p = 1, nearer hard for p < 1.
-
-    With ``group`` the magnitude is taken jointly over x/y and the three channels (vectorial TV):
-    edges sit at the same place in R, G and B while noise does not, so colour edges survive a
-    threshold that removes independent noise.
+    Chartrand's p-shrinkage: soft thresholding for p = 1, nearer hard thresholding for p < 1 (the
+    heavy-tailed gradients of photos). With ``group`` the magnitude is taken jointly over x/y and
+    R, G, B (vectorial TV): edges sit at the same place in the three channels while noise does not,
+    so colour edges survive a threshold that removes independent noise. The last row/column of
+    differences is zero (no wrap-around). Written as plain tensor algebra so that
+    ``torch.compile`` can fuse it into one memory pass (the solver is bandwidth bound on a CPU).
     """
+    gx = torch.diff(x, dim=-1, append=x[..., -1:])
+    gy = torch.diff(x, dim=-2, append=x[..., -1:, :])
+    mag2 = gx * gx + gy * gy
     if group:
-        mag = (gx * gx + gy * gy).sum(dim=-3, keepdim=True).sqrt().clamp_min(1e-12)
-        mag = mag / math.sqrt(3.0)  # same threshold scale as one channel for a grey edge
+        mag2 = mag2.mean(dim=-3, keepdim=True)  # mean: a grey edge keeps one channel's scale
+    mag = mag2.clamp_min(1e-24).sqrt()
+    if p >= 1:
+        scale = (1 - tau / mag).clamp_min(0)
     else:
-        mag = (gx * gx + gy * gy).sqrt().clamp_min(1e-12)
-    scale = (1 - tau ** (2 - p) * mag ** (p - 2)).clamp_min(0)
-    return gx * scale, gy * scale
+        scale = (1 - tau ** (2 - p) * mag ** (p - 2)).clamp_min(0)
+    wx, wy = gx * scale, gy * scale
+    return (F.pad(wx[..., :-1], (1, 0)) - wx) + (F.pad(wy[..., :-1, :], (0, 0, 1, 0)) - wy)
+
+
+def x_update(kty: torch.Tensor, div_f: torch.Tensor, k2: torch.Tensor, d2: torch.Tensor,
+             rho: torch.Tensor) -> torch.Tensor:
+    """The HQS x-step in Fourier (real/imag as a trailing axis, so it compiles and fuses)."""
+    return (kty + rho * div_f) / (k2 + rho * d2).unsqueeze(-1)
+
+
+_COMPILED: dict[str, Callable] = {}
+
+
+def _kernels(fast: bool) -> tuple[Callable, Callable]:
+    """Eager functions, or their ``torch.compile`` fusions (about 10x less memory traffic)."""
+    if not fast:
+        return shrunk_divergence, x_update
+    if not _COMPILED:
+        try:
+            import torch._inductor.config as inductor
+
+            inductor.compile_threads = 1  # no compile worker pool: faster warm start, fewer processes
+            _COMPILED["div"] = torch.compile(shrunk_divergence, dynamic=False)
+            _COMPILED["x"] = torch.compile(x_update, dynamic=False)
+        except Exception:  # no compiler available: stay correct, only slower
+            _COMPILED["div"], _COMPILED["x"] = shrunk_divergence, x_update
+    return _COMPILED["div"], _COMPILED["x"]
 
 
 def edge_taper(y: torch.Tensor, otf: torch.Tensor, width: int) -> torch.Tensor:
@@ -175,33 +201,32 @@ def edge_taper(y: torch.Tensor, otf: torch.Tensor, width: int) -> torch.Tensor:
     return alpha * y + (1 - alpha) * blurred
 
 
-def solve_tiles(y: torch.Tensor, kernels: torch.Tensor, sigma: float, opts: SolverOptions) -> torch.Tensor:
+def solve_tiles(y: torch.Tensor, kernels: torch.Tensor, sigma: float, opts: SolverOptions,
+                fast: bool = False) -> torch.Tensor:
     """Deconvolve a batch of tiles (B, 3, H, W), each channel with its kernel (B, 3, K, K)."""
     n = tuple(y.shape[-2:])
     otf = psf2otf(kernels.to(y.dtype), n)
-    y = edge_taper(y, otf, width=max(opts.margin, kernels.shape[-1]))
-    yf = torch.fft.rfft2(y)
-    k2 = otf.real ** 2 + otf.imag ** 2
-    kty = otf.conj() * yf
-    del yf
-    d2 = _grad_otfs(n, y.dtype, y.device)
+    if opts.taper:
+        y = edge_taper(y, otf, width=max(opts.margin, kernels.shape[-1]))
+    kty = torch.fft.rfft2(y).mul_(otf.conj())
+    k2 = otf.abs().square_()
+    del otf
     if opts.method == "wiener":
         nsr = opts.wiener_nsr if opts.wiener_nsr is not None else 2.0 * sigma**2
-        return torch.fft.irfft2(kty / (k2 + nsr), s=n)
+        return torch.fft.irfft2(kty.div_(k2.add_(nsr)), s=n)
     if opts.method != "hqs":
         raise ValueError(f"unknown deconvolution method {opts.method!r}")
+    divergence, update = _kernels(fast)
+    d2 = _grad_otfs(n, y.dtype, y.device)
+    kty_r = torch.view_as_real(kty)
     mu = opts.weight * sigma**2
-    p = opts.exponent
-    x = y
     rho = mu / opts.threshold_start  # first shrinkage threshold mu / rho, in gradient units
+    x = y
     for _ in range(opts.iterations):
-        gx, gy = _grad(x)
-        tau = mu / rho
-        wx, wy = _shrink(gx, gy, tau, p, opts.group)
-        del gx, gy
-        num = kty + rho * torch.fft.rfft2(_grad_t(wx, wy))
-        del wx, wy
-        x = torch.fft.irfft2(num / (k2 + rho * d2), s=n)
+        tau = torch.tensor(mu / rho, dtype=y.dtype, device=y.device)
+        div_f = torch.view_as_real(torch.fft.rfft2(divergence(x, tau, opts.exponent, opts.group)))
+        num = update(kty_r, div_f, k2, d2, torch.tensor(rho, dtype=y.dtype, device=y.device))
+        x = torch.fft.irfft2(torch.view_as_complex(num), s=n)
         rho *= opts.rho_growth
     return x
 
@@ -250,39 +275,44 @@ def deconvolve(image: np.ndarray, grid: np.ndarray, noise_sigma: float, *, stren
     ax_r = cut_axis(height, tile, opts.overlap, opts.margin)
     ax_c = cut_axis(width, tile, opts.overlap, opts.margin)
     n_r, n_c = len(ax_r.starts), len(ax_c.starts)
+    fast = opts.compile if opts.compile is not None else height * width >= 4_000_000
     dev = torch.device(device)
     grid_t = torch.as_tensor(np.asarray(grid, np.float32), device=dev)
-    out = np.zeros_like(image)
-    per_tile = 3 * ax_r.window * ax_c.window
-    rows_per_batch = max(1, opts.batch_pixels // (per_tile * n_c))
-    col_idx = reflect_index(ax_c.starts[:, None] + np.arange(ax_c.window)[None, :], width)  # (n_c, N)
+    pixels = torch.from_numpy(image)  # (H, W, 3), read in place
+    out = torch.zeros(height, width, 3)
+    per_row = 3 * ax_r.window * ax_c.window * n_c
+    rows_per_batch = min(n_r, max(1, opts.batch_pixels // per_row))
+    col_idx = torch.from_numpy(reflect_index(ax_c.starts[:, None] + np.arange(ax_c.window)[None, :], width))
     done = 0
     for r0 in range(0, n_r, rows_per_batch):
-        rs = range(r0, min(n_r, r0 + rows_per_batch))
-        row_idx = reflect_index(ax_r.starts[list(rs), None] + np.arange(ax_r.window)[None, :], height)
-        # (nr, N, nc, N, 3) gathered through reflected indices: borders mirror like the forward model
-        tiles = image[row_idx[:, :, None, None], col_idx[None, None, :, :]]
-        tiles = torch.from_numpy(np.ascontiguousarray(tiles.transpose(0, 2, 4, 1, 3))).to(dev)
-        tiles = tiles.reshape(-1, 3, ax_r.window, ax_c.window)
-        centres = np.array([[(ax_r.bounds[i] + ax_r.bounds[i + 1] - 1) / 2 / max(height - 1, 1),
-                             (ax_c.bounds[j] + ax_c.bounds[j + 1] - 1) / 2 / max(width - 1, 1)]
-                            for i in rs for j in range(n_c)], np.float32)
-        kernels = interpolate(grid_t, torch.as_tensor(centres, device=dev))
-        solved = solve_tiles(tiles, kernels, sigma, opts).cpu().numpy()
-        solved = solved.reshape(len(rs), n_c, 3, ax_r.window, ax_c.window)
+        rs = list(range(r0, min(n_r, r0 + rows_per_batch)))
+        # every batch has the same shape (the last one repeats rows) so compiled code is reused
+        padded = rs + [rs[-1]] * (rows_per_batch - len(rs))
+        row_idx = torch.from_numpy(reflect_index(ax_r.starts[padded, None] + np.arange(ax_r.window)[None, :], height))
+        # tiles read through reflected indices: image borders mirror, as in the forward model
+        band = pixels[row_idx.reshape(-1)][:, col_idx.reshape(-1)]
+        tiles = band.reshape(len(padded), ax_r.window, n_c, ax_c.window, 3).permute(0, 2, 4, 1, 3)
+        tiles = tiles.reshape(-1, 3, ax_r.window, ax_c.window).contiguous().to(dev)
+        centres = torch.tensor([[(ax_r.bounds[i] + ax_r.bounds[i + 1] - 1) / 2 / max(height - 1, 1),
+                                 (ax_c.bounds[j] + ax_c.bounds[j + 1] - 1) / 2 / max(width - 1, 1)]
+                                for i in padded for j in range(n_c)], dtype=torch.float32, device=dev)
+        kernels = interpolate(grid_t, centres)
+        solved = solve_tiles(tiles, kernels, sigma, opts, fast).cpu()
+        solved = solved.reshape(len(padded), n_c, 3, ax_r.window, ax_c.window)
         for a, i in enumerate(rs):
-            y0 = max(ax_r.starts[i], 0)
-            y1 = min(ax_r.starts[i] + ax_r.window, height)
-            wy = ax_r.weights[i, y0 - ax_r.starts[i]:y1 - ax_r.starts[i]]
+            y0, y1 = max(ax_r.starts[i], 0), min(ax_r.starts[i] + ax_r.window, height)
+            oy = y0 - ax_r.starts[i]
+            wy = torch.from_numpy(ax_r.weights[i, oy:oy + y1 - y0])[:, None]
             for j in range(n_c):
-                x0 = max(ax_c.starts[j], 0)
-                x1 = min(ax_c.starts[j] + ax_c.window, width)
-                wx = ax_c.weights[j, x0 - ax_c.starts[j]:x1 - ax_c.starts[j]]
-                part = solved[a, j, :, y0 - ax_r.starts[i]:y1 - ax_r.starts[i], x0 - ax_c.starts[j]:x1 - ax_c.starts[j]]
-                out[y0:y1, x0:x1] += (wy[:, None, None] * wx[None, :, None]) * part.transpose(1, 2, 0)
+                x0, x1 = max(ax_c.starts[j], 0), min(ax_c.starts[j] + ax_c.window, width)
+                ox = x0 - ax_c.starts[j]
+                w = (wy * torch.from_numpy(ax_c.weights[j, ox:ox + x1 - x0])[None, :])[..., None]
+                part = solved[a, j, :, oy:oy + y1 - y0, ox:ox + x1 - x0].permute(1, 2, 0)
+                out[y0:y1, x0:x1].addcmul_(part, w)
         done += len(rs) * n_c
         if progress:
             progress("deconvolving", done, n_r * n_c, {})
+    out = out.numpy()
     guard = highlight_guard(image, opts.saturation, k)
     if strength != 1.0:
         out = image + np.float32(strength) * (out - image)
