@@ -1,0 +1,224 @@
+"""Step 2: learn the PSF grid by distribution matching (Diff-Instruct on the blurry patches).
+
+Sharp centre crops, each placed at a random spot of the frame, are blurred by the grid kernel of
+that spot, scaled by a per-channel gain and given Gaussian noise of a learned sigma. A trainable
+copy ("aux") of the step-1 model tracks the distribution of these simulated patches; the frozen
+step-1 EMA ("real") knows the real ones. The grid moves along stopgrad(v_aux - v_real) * dy1/dw,
+the integrated-KL gradient up to a time weight (METHOD.md, step 2). The loss VALUE means nothing.
+
+Kernels are per-node, per-channel softmax logits: non-negative and summing to one by
+construction, and a bilinear mix of normalised kernels stays normalised.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+from torch import nn
+
+from lenscal.learn.flow import cfm_loss
+from lenscal.optics.blur import blur_patches
+from lenscal.optics.psf import bilinear_weights, gaussian, interpolate, node_positions
+
+
+class PSFGrid(nn.Module):
+    """Kernel logits (R, C, 3, K, K), noise sigma and per-channel log-gain."""
+
+    def __init__(self, rows: int, cols: int, size: int, width: float = 1.5, sigma: float = 0.01,
+                 kernels: torch.Tensor | None = None):
+        super().__init__()
+        if kernels is None:
+            kernels = gaussian(width, size).float().expand(rows, cols, 3, size, size)
+        self.logits = nn.Parameter(torch.log(kernels.float().clamp_min(1e-8)).clone())
+        self.sigma = nn.Parameter(torch.tensor(float(sigma)))
+        self.log_gain = nn.Parameter(torch.zeros(3))
+
+    def kernels(self) -> torch.Tensor:
+        r, c, ch, k, _ = self.logits.shape
+        return torch.softmax(self.logits.reshape(r, c, ch, k * k), -1).reshape(self.logits.shape)
+
+    def at(self, centres: torch.Tensor) -> torch.Tensor:
+        return interpolate(self.kernels(), centres.to(self.logits.device))
+
+    def refined(self, rows: int, cols: int) -> "PSFGrid":
+        """The same field on a finer grid: the kernels interpolated at the new node positions."""
+        pos = torch.as_tensor(node_positions(rows, cols).reshape(-1, 2), dtype=torch.float32)
+        with torch.no_grad():
+            k = self.at(pos).reshape(rows, cols, *self.logits.shape[2:])
+            new = PSFGrid(rows, cols, k.shape[-1], kernels=k.cpu()).to(self.logits.device)
+            new.sigma.copy_(self.sigma)
+            new.log_gain.copy_(self.log_gain)
+        return new
+
+    def forward(self, x: torch.Tensor, centres: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Simulated blurry patches in [0, 1] units and the per-sample kernels used."""
+        k = self.at(centres)
+        y = blur_patches(x * self.log_gain.exp()[None, :, None, None], k)
+        return y + self.sigma.abs() * noise, k
+
+
+def _coords(size: int, device) -> torch.Tensor:
+    return torch.arange(size, dtype=torch.float32, device=device) - (size - 1) / 2
+
+
+def com_penalty(k: torch.Tensor) -> torch.Tensor:
+    """Squared distance (px^2) of the channel-pooled centre of mass from the kernel centre.
+
+    Pooled so R and B may shift against G (lateral colour) while the common shift, which patch
+    statistics cannot see, is pinned.
+    """
+    pooled = k.sum(1)
+    r = _coords(k.shape[-1], k.device)
+    mass = pooled.sum((-2, -1)).clamp_min(1e-8)
+    cy = (pooled.sum(-1) * r).sum(-1) / mass
+    cx = (pooled.sum(-2) * r).sum(-1) / mass
+    return (cy**2 + cx**2).mean()
+
+
+def spread_penalty(k: torch.Tensor) -> torch.Tensor:
+    """Per-channel second central moment, in half-kernel units, averaged over elements (the
+    paper's "Gaussian" regulariser): favours compact kernels."""
+    size = k.shape[-1]
+    r = _coords(size, k.device) / ((size - 1) / 2)
+    mass = k.sum((-2, -1)).clamp_min(1e-8)
+    cy = (k.sum(-1) * r).sum(-1) / mass
+    cx = (k.sum(-2) * r).sum(-1) / mass
+    d2 = (r[:, None] - cy[..., None, None]) ** 2 + (r[None, :] - cx[..., None, None]) ** 2
+    return (k * d2).sum((-2, -1)).mean() / size**2
+
+
+def smooth_penalty(kernels: torch.Tensor) -> torch.Tensor:
+    """Squared difference between neighbouring nodes (a lens changes slowly across the frame)."""
+    total = kernels.new_zeros(())
+    if kernels.shape[0] > 1:
+        total = total + (kernels[1:] - kernels[:-1]).square().sum((-3, -2, -1)).mean()
+    if kernels.shape[1] > 1:
+        total = total + (kernels[:, 1:] - kernels[:, :-1]).square().sum((-3, -2, -1)).mean()
+    return total
+
+
+class Matcher:
+    """The two flow models and the grid, one aux update then one kernel update per cycle."""
+
+    def __init__(self, real: nn.Module, grid: PSFGrid, settings, device: torch.device):
+        self.settings = settings
+        self.device = device
+        self.real = copy.deepcopy(real).requires_grad_(bool(settings.train_real))
+        self.aux = copy.deepcopy(real).requires_grad_(True)
+        self.opt_aux = torch.optim.Adam(self.aux.parameters(), lr=settings.aux_lr, betas=(0.9, 0.99))
+        self.opt_real = (torch.optim.Adam(self.real.parameters(), lr=settings.aux_lr, betas=(0.9, 0.99))
+                         if settings.train_real else None)
+        self.set_grid(grid)
+        self.step_count = 0
+
+    def set_grid(self, grid: PSFGrid) -> None:
+        s = self.settings
+        self.grid = grid
+        self.opt_kernel = torch.optim.Adam([
+            {"params": [grid.logits], "lr": s.kernel_lr},
+            {"params": [grid.sigma], "lr": s.sigma_lr},
+            {"params": [grid.log_gain], "lr": s.gain_lr},
+        ], betas=(0.9, 0.99))
+        self.stage_step = 0
+        self.coverage = torch.zeros(grid.logits.shape[0] * grid.logits.shape[1], dtype=torch.float64)
+
+    def kernel_lr(self) -> float:
+        s = self.settings
+        return max(s.kernel_lr * 0.5 ** (self.stage_step / s.kernel_lr_halving), s.kernel_lr_floor)
+
+    def _noise(self, shape, gen):
+        return torch.randn(shape, generator=gen).to(self.device)
+
+    def aux_step(self, x: torch.Tensor, pos: torch.Tensor, centres: torch.Tensor, gen: torch.Generator) -> float:
+        """One CFM update of the aux model on patches simulated with the current grid."""
+        p = x.shape[-1] - self.grid.logits.shape[-1] + 1
+        with torch.no_grad():
+            y, _ = self.grid(x, centres, self._noise((x.shape[0], 3, p, p), gen))
+        loss = cfm_loss(self.aux, 2 * y - 1, pos, gen)
+        self.opt_aux.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_aux.step()
+        return loss.item()
+
+    def real_step(self, y1: torch.Tensor, pos: torch.Tensor, gen: torch.Generator) -> float:
+        """Keep training the real model on real patches exactly as the aux model is trained on
+        simulated ones, so that v_aux - v_real reflects the data, not how far a short step 1 was
+        from convergence (a CPU-budget deviation from the paper, which freezes it)."""
+        loss = cfm_loss(self.real, y1, pos, gen)
+        self.opt_real.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_real.step()
+        return loss.item()
+
+    def kernel_step(self, x: torch.Tensor, pos: torch.Tensor, centres: torch.Tensor, gen: torch.Generator) -> dict:
+        """One update of the grid, sigma and gains along the distribution-matching gradient."""
+        s = self.settings
+        n = x.shape[0]
+        p = x.shape[-1] - self.grid.logits.shape[-1] + 1
+        y, k = self.grid(x, centres, self._noise((n, 3, p, p), gen))
+        y1c = 2 * y - 1
+        eps = self._noise(y1c.shape, gen)
+        t = (s.t_min + (1 - s.t_min) * torch.rand(n, generator=gen)).to(self.device)
+        tt = t[:, None, None, None]
+        with torch.no_grad():
+            yt = (1 - tt) * eps + tt * y1c
+            d = self.aux(yt, t, pos) - self.real(yt, t, pos)
+        di = (d * y1c).mean()
+        com, spread = com_penalty(k), spread_penalty(k)
+        loss = di + s.com_weight * com + s.spread_weight * spread
+        if s.smooth_weight > 0:
+            loss = loss + s.smooth_weight * smooth_penalty(self.grid.kernels())
+        for group in self.opt_kernel.param_groups[:1]:
+            group["lr"] = self.kernel_lr()
+        self.opt_kernel.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_kernel.step()
+        rows, cols = self.grid.logits.shape[:2]
+        idx, w = bilinear_weights(centres.double(), rows, cols)
+        self.coverage.index_add_(0, idx.flatten(), w.flatten())
+        self.step_count += 1
+        self.stage_step += 1
+        return {"com": com.item(), "spread": spread.item(), "sigma": self.grid.sigma.abs().item()}
+
+    def state_dict(self) -> dict:
+        return {"real": self.real.state_dict(), "aux": self.aux.state_dict(), "grid": self.grid.state_dict(),
+                "opt_aux": self.opt_aux.state_dict(), "opt_kernel": self.opt_kernel.state_dict(),
+                "opt_real": self.opt_real.state_dict() if self.opt_real else None,
+                "step": self.step_count, "stage_step": self.stage_step, "coverage": self.coverage,
+                "grid_shape": list(self.grid.logits.shape[:2])}
+
+    def load_state_dict(self, state: dict) -> None:
+        rows, cols = state["grid_shape"]
+        size = self.grid.logits.shape[-1]
+        grid = PSFGrid(rows, cols, size).to(self.device)
+        grid.load_state_dict(state["grid"])
+        self.set_grid(grid)
+        self.real.load_state_dict(state["real"])
+        self.aux.load_state_dict(state["aux"])
+        self.opt_aux.load_state_dict(state["opt_aux"])
+        self.opt_kernel.load_state_dict(state["opt_kernel"])
+        if self.opt_real is not None:
+            self.opt_real.load_state_dict(state["opt_real"])
+        self.step_count = int(state["step"])
+        self.stage_step = int(state["stage_step"])
+        self.coverage = state["coverage"].clone()
+
+
+def node_change(a: torch.Tensor, b: torch.Tensor) -> float:
+    """1 - the worst node NCC between two snapshots of a grid: 0 when nothing moves."""
+    from lenscal.optics.psf import ncc
+
+    return float(1 - ncc(a, b).min())
+
+
+def confidence(coverage: np.ndarray, stability: np.ndarray) -> np.ndarray:
+    """Per-node confidence in [0, 1]: how much data reached the node x how settled it is.
+
+    Coverage is relative to the average node; stability is the node's NCC between the last two
+    snapshots mapped so 0.99 -> 0 and 1 -> 1. A heuristic for the user, not a probability.
+    """
+    cov = np.clip(coverage / max(float(coverage.mean()), 1e-12), 0, 1)
+    stab = np.clip((stability - 0.99) / 0.01, 0, 1)
+    return (cov * (0.5 + 0.5 * stab)).astype(np.float32)

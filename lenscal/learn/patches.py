@@ -1,0 +1,96 @@
+"""Position-tagged patch sampling in the one coordinate convention (normalised full frame).
+
+Pixel (i, j) of an H x W image sits at (i / (H - 1), j / (W - 1)). A patch is described by the
+full-frame pixel of its top-left corner; its position map and its centre follow from that, so
+step 1 (real blurry patches) and step 2 (sharp centre crops given a random place on the frame)
+share exactly the same slopes and range. Sampling gathers only the requested pixels with fancy
+indexing: no per-patch copy of a full image is ever made.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def random_corners(n: int, height: int, width: int, size: int, gen: torch.Generator) -> torch.Tensor:
+    """Top-left full-frame pixels (n, 2) of uniformly random size x size windows."""
+    r = torch.randint(0, height - size + 1, (n,), generator=gen)
+    c = torch.randint(0, width - size + 1, (n,), generator=gen)
+    return torch.stack([r, c], dim=1)
+
+
+def centres(corners: torch.Tensor, size: int, height: int, width: int) -> torch.Tensor:
+    """Normalised (row, col) of the centre of each window: the mean of its position map."""
+    scale = torch.tensor([max(height - 1, 1), max(width - 1, 1)], dtype=torch.float32)
+    return (corners.float() + (size - 1) / 2) / scale
+
+
+def position_maps(corners: torch.Tensor, size: int, height: int, width: int) -> torch.Tensor:
+    """Position channels (n, 2, size, size) in [-1, 1]: row and column of every pixel."""
+    ramp = torch.arange(size, dtype=torch.float32)
+    rows = (corners[:, 0, None].float() + ramp) / max(height - 1, 1)
+    cols = (corners[:, 1, None].float() + ramp) / max(width - 1, 1)
+    maps = torch.stack([rows[:, :, None].expand(-1, size, size), cols[:, None, :].expand(-1, size, size)], 1)
+    return maps * 2 - 1
+
+
+def gather(images: list[np.ndarray], index: torch.Tensor, corners: torch.Tensor, size: int) -> torch.Tensor:
+    """Patches (n, 3, size, size) float32 of ``images[index]`` at ``corners``."""
+    out = torch.empty((len(index), 3, size, size), dtype=torch.float32)
+    ramp = np.arange(size)
+    idx = index.numpy()
+    cor = corners.numpy()
+    for i in np.unique(idx):
+        sel = np.nonzero(idx == i)[0]
+        rr = cor[sel, 0, None, None] + ramp[None, :, None]
+        cc = cor[sel, 1, None, None] + ramp[None, None, :]
+        out[torch.from_numpy(sel)] = torch.from_numpy(np.ascontiguousarray(images[i][rr, cc].transpose(0, 3, 1, 2)))
+    return out
+
+
+def sample_blurry(images: list[np.ndarray], n: int, size: int, gen: torch.Generator,
+                  replace: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Random real patches with their position maps and centres.
+
+    With probability ``replace`` a patch's position is swapped for another random window's, so a
+    small net cannot memorise the content found at each place (the paper's location replacement).
+    """
+    height, width = images[0].shape[:2]
+    index = torch.randint(0, len(images), (n,), generator=gen)
+    corners = random_corners(n, height, width, size, gen)
+    patches = gather(images, index, corners, size)
+    if replace > 0:
+        other = random_corners(n, height, width, size, gen)
+        swap = torch.rand(n, generator=gen) < replace
+        corners = torch.where(swap[:, None], other, corners)
+    return patches, position_maps(corners, size, height, width), centres(corners, size, height, width)
+
+
+def centre_crop(image: np.ndarray, fraction: float, minimum: int, maximum: int) -> np.ndarray:
+    """The central region of an image (a copy, channels first) where the sharp lens is best."""
+    height, width = image.shape[:2]
+    h = int(min(max(round(height * fraction), minimum), height, maximum))
+    w = int(min(max(round(width * fraction), minimum), width, maximum))
+    r0, c0 = (height - h) // 2, (width - w) // 2
+    return np.ascontiguousarray(image[r0:r0 + h, c0:c0 + w].transpose(2, 0, 1), dtype=np.float32)
+
+
+def sample_clean(crops: torch.Tensor, n: int, size: int, kernel_size: int, frame: tuple[int, int],
+                 gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Sharp crops of size + K - 1 from the centre crops (N, 3, h, w), each given a random place.
+
+    The place is a random ``size`` window of the full frame (height, width), with exactly the
+    step-1 position maps; its centre selects the kernel. Returns (crops, maps, centres).
+    """
+    big = size + kernel_size - 1
+    m, _, h, w = crops.shape
+    index = torch.randint(0, m, (n,), generator=gen)
+    src = random_corners(n, h, w, big, gen)
+    ramp = torch.arange(big)
+    rr = (src[:, 0, None] + ramp)[:, :, None]
+    cc = (src[:, 1, None] + ramp)[:, None, :]
+    x = crops[index[:, None, None, None], torch.arange(3)[None, :, None, None], rr[:, None], cc[:, None]]
+    height, width = frame
+    corners = random_corners(n, height, width, size, gen)
+    return x, position_maps(corners, size, height, width), centres(corners, size, height, width)

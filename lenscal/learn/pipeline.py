@@ -1,0 +1,276 @@
+"""learn_grid: two lists of linear photos in, a PSF grid, noise sigma and confidence out.
+
+Drives step 1 (flow matching of the blurry patches) and step 2 (distribution matching of the
+grid), reports progress through a callback and keeps a resumable checkpoint. Checkpoints hold
+only tensors and plain containers, written atomically, and are read with
+``torch.load(weights_only=True)``: a checkpoint can never run code.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from lenscal.errors import LenscalError
+from lenscal.learn import checks, patches
+from lenscal.learn.flow import FlowTrainer
+from lenscal.learn.match import Matcher, PSFGrid, confidence, node_change
+from lenscal.learn.presets import LearnSettings, get_settings
+from lenscal.learn.unet import VelocityUNet, count_parameters
+from lenscal.optics.psf import ncc
+
+Progress = Callable[[str, int, int, dict], None]
+STEP1 = "step 1: blurry distribution"
+STEP2 = "step 2: PSF grid"
+CHECKPOINT = "learn.pt"
+VERSION = 1
+
+
+@dataclass
+class LearnResult:
+    grid: np.ndarray  # (R, C, 3, K, K) float32, every kernel non-negative and summing to 1
+    sigma: float  # noise std of the blurry set, linear units (1.0 = sensor white)
+    confidence: np.ndarray  # (R, C) in [0, 1]
+    gains: np.ndarray  # (3,) blurry = gains x blur(sharp), per channel
+    settings: dict
+    history: dict = field(default_factory=dict)
+
+
+def pick_device(device: str) -> torch.device:
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    return torch.device(device)
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    """torch.save to a temporary file then os.replace: a kill leaves the old or the new file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path) -> dict:
+    """A checkpoint's state; weights_only, so anything but tensors and plain data is refused."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # unpickling errors, truncation, foreign objects
+        raise LenscalError(f"the learning checkpoint cannot be read ({type(e).__name__})", path,
+                           "run again without --resume to start over") from e
+    if not isinstance(state, dict) or state.get("version") != VERSION:
+        raise LenscalError("the learning checkpoint is of another version", path, "run again without --resume")
+    return state
+
+
+def _fingerprint(sharp: list[np.ndarray], blurry: list[np.ndarray]) -> list[float]:
+    """A cheap signature of the inputs, so a checkpoint is not resumed on other photos."""
+    return [float(len(sharp)), float(len(blurry)), *map(float, sharp[0].shape[:2]),
+            *[round(float(img[::97, ::89].mean()), 5) for img in sharp + blurry]]
+
+
+class _Run:
+    """The state of one learn: data, models, RNG, history; knows how to save itself."""
+
+    def __init__(self, sharp, blurry, s: LearnSettings, seed: int, device: torch.device, grid_shape, kernel_size,
+                 checkpoint: Path | None, progress: Progress | None):
+        self.s, self.device, self.seed = s, device, seed
+        self.grid_shape, self.k = tuple(grid_shape), kernel_size
+        self.checkpoint, self.progress = checkpoint, progress
+        self.blurry = blurry
+        self.frame = blurry[0].shape[:2]
+        mean_b, mean_s = checks.channel_means(blurry), checks.channel_means(sharp)
+        if (mean_b <= 0).any() or (mean_s <= 0).any():
+            raise LenscalError("a photo set is black in some channel; check the exposure")
+        self.scale = float(s.level / mean_b.mean())
+        self.gain0 = mean_b / mean_s
+        crops = [patches.centre_crop(img, s.centre_fraction, s.patch + kernel_size - 1 + 8, s.centre_max)
+                 for img in sharp]
+        self.crops = torch.from_numpy(np.stack(crops)) * torch.tensor(self.gain0 * self.scale, dtype=torch.float32)[:, None, None]
+        self.gen = torch.Generator().manual_seed(seed)
+        torch.manual_seed(seed)
+        self.flow = FlowTrainer(VelocityUNet(s.channels, s.fourier).to(device), s.step1_lr, s.ema_std)
+        self.matcher: Matcher | None = None
+        self.stage = "step1"
+        self.history: dict = {"step1_loss": [], "step2_change": [], "step2_sigma": [], "resumed_at": []}
+        self.snapshot: torch.Tensor | None = None
+        self.calm = 0
+        self.elapsed = 0.0
+        self.last_save = time.perf_counter()
+        self.fingerprint = _fingerprint(sharp, blurry)
+
+    # -- data ---------------------------------------------------------------------------------
+    def blurry_batch(self, n: int):
+        y, pos, _ = patches.sample_blurry(self.blurry, n, self.s.patch, self.gen, self.s.replace_position)
+        return (2 * y * self.scale - 1).to(self.device), pos.to(self.device)
+
+    def clean_batch(self, n: int):
+        x, pos, c = patches.sample_clean(self.crops, n, self.s.patch, self.k, self.frame, self.gen)
+        return x.to(self.device), pos.to(self.device), c
+
+    # -- checkpoints --------------------------------------------------------------------------
+    def state(self) -> dict:
+        return {"version": VERSION, "stage": self.stage, "settings": self.s.to_dict(), "seed": self.seed,
+                "grid_shape": list(self.grid_shape), "kernel_size": self.k, "fingerprint": self.fingerprint,
+                "step1": self.flow.state_dict(),
+                "step2": self.matcher.state_dict() if self.matcher else None,
+                "gen": self.gen.get_state(), "history": self.history, "snapshot": self.snapshot,
+                "calm": self.calm, "elapsed": self.elapsed + time.perf_counter() - self.started}
+
+    def save(self, force: bool = False) -> None:
+        if self.checkpoint is None:
+            return
+        now = time.perf_counter()
+        if force or now - self.last_save >= self.s.checkpoint_seconds:
+            save_checkpoint(self.checkpoint, self.state())
+            self.last_save = now
+
+    def restore(self, state: dict) -> None:
+        mine = {"settings": self.s.to_dict(), "seed": self.seed, "grid_shape": list(self.grid_shape),
+                "kernel_size": self.k, "fingerprint": self.fingerprint}
+        for key, value in mine.items():
+            theirs = state.get(key)
+            if key == "settings":  # how often to save or report, and threads, may change on resume
+                free = {"threads", "checkpoint_seconds", "progress_every"}
+                theirs = {k: list(v) if isinstance(v, tuple) else v for k, v in (theirs or {}).items() if k not in free}
+                value = {k: list(v) if isinstance(v, tuple) else v for k, v in value.items() if k not in free}
+            if theirs != value:
+                words = {"grid_shape": "grid size", "kernel_size": "kernel size", "fingerprint": "set of photos"}
+                raise LenscalError(f"the checkpoint was made with another {words.get(key, key)}",
+                                   self.checkpoint, "resume with the same photos and options, or start over")
+        self.flow.load_state_dict(state["step1"])
+        if state["step2"] is not None:
+            self.start_matcher()
+            self.matcher.load_state_dict(state["step2"])
+        self.stage = state["stage"]
+        self.gen.set_state(state["gen"])
+        self.history = state["history"]
+        self.snapshot = state["snapshot"]
+        self.calm = int(state["calm"])
+        self.elapsed = float(state["elapsed"])
+
+    def report(self, stage: str, done: int, total: int, info: dict) -> None:
+        """Call the progress callback; a KeyboardInterrupt from it (Ctrl-C) keeps the work done."""
+        if self.progress is None:
+            return
+        try:
+            self.progress(stage, done, total, info)
+        except KeyboardInterrupt:
+            self.save(force=True)
+            raise
+
+    # -- the two steps ------------------------------------------------------------------------
+    def run_step1(self) -> None:
+        s = self.s
+        while self.flow.step_count < s.step1_steps:
+            y1, pos = self.blurry_batch(s.step1_batch)
+            loss = self.flow.step(y1, pos, self.gen)
+            n = self.flow.step_count
+            if n % s.progress_every == 0 or n == s.step1_steps:
+                self.history["step1_loss"].append(loss)
+                self.report(STEP1, n, s.step1_steps, {"loss": loss})
+            self.save()
+        self.stage = "step2"
+
+    def start_matcher(self) -> None:
+        s = self.s
+        first = s.coarse if s.coarse and tuple(s.coarse) < self.grid_shape else self.grid_shape
+        grid = PSFGrid(*first, self.k, s.init_width, s.sigma_init * self.scale).to(self.device)
+        self.matcher = Matcher(self.flow.ema, grid, s, self.device)
+
+    def run_step2(self) -> None:
+        s = self.s
+        if self.matcher is None:
+            self.start_matcher()
+        m = self.matcher
+        n_coarse = int(s.coarse_fraction * s.step2_steps) if tuple(m.grid.logits.shape[:2]) != self.grid_shape else 0
+        while m.step_count < s.step2_steps:
+            if tuple(m.grid.logits.shape[:2]) != self.grid_shape and m.step_count >= n_coarse:
+                m.set_grid(m.grid.refined(*self.grid_shape))
+                self.snapshot, self.calm = None, 0
+            if s.train_real:
+                m.real_step(*self.blurry_batch(s.step2_batch), self.gen)
+            m.aux_step(*self.clean_batch(s.step2_batch), self.gen)
+            info = m.kernel_step(*self.clean_batch(s.step2_batch), self.gen)
+            n = m.step_count
+            fine = tuple(m.grid.logits.shape[:2]) == self.grid_shape
+            if n % s.check_every == 0:
+                kernels = m.grid.kernels().detach().cpu()
+                if fine and self.snapshot is not None:
+                    change = node_change(kernels, self.snapshot)
+                    self.history["step2_change"].append(change)
+                    self.calm = self.calm + 1 if change < s.stop_change else 0
+                    info["change"] = change
+                self.snapshot = kernels
+                self.history["step2_sigma"].append(info["sigma"] / self.scale)
+            if n % s.progress_every == 0:
+                self.report(STEP2, n, s.step2_steps, info)
+            if fine and n >= s.step2_min_steps and self.calm >= s.stop_patience:
+                break
+            self.save()
+        self.stage = "done"
+        self.report(STEP2, s.step2_steps, s.step2_steps, {"stopped_at": m.step_count})
+
+    def result(self) -> LearnResult:
+        m = self.matcher
+        kernels = m.grid.kernels().detach().cpu()
+        rows, cols = self.grid_shape
+        stability = (ncc(kernels, self.snapshot).numpy() if self.snapshot is not None
+                     and self.snapshot.shape == kernels.shape else np.ones((rows, cols)))
+        conf = confidence(m.coverage.numpy().reshape(rows, cols), stability.reshape(rows, cols))
+        gains = self.gain0 * m.grid.log_gain.detach().exp().cpu().double().numpy()
+        settings = {**self.s.to_dict(), "device": str(self.device), "grid_shape": list(self.grid_shape),
+                    "kernel_size": self.k, "parameters": count_parameters(self.flow.model),
+                    "step2_cycles": m.step_count, "seed": self.seed}
+        settings = {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()}
+        history = {**self.history, "seconds": self.elapsed + time.perf_counter() - self.started}
+        return LearnResult(grid=kernels.numpy().astype(np.float32), sigma=m.grid.sigma.detach().abs().item() / self.scale,
+                           confidence=conf, gains=gains.astype(np.float32), settings=settings, history=history)
+
+
+def learn_grid(sharp: list[np.ndarray], blurry: list[np.ndarray], *, preset: str = "fast", seed: int = 0,
+               device: str = "auto", grid_shape=(8, 8), kernel_size: int = 13, checkpoint_dir: Path | None = None,
+               resume: bool = False, progress: Progress | None = None, overrides: dict | None = None) -> LearnResult:
+    """Learn the PSF grid that blurs the sharp set's centre into the blurry set, everywhere.
+
+    ``sharp`` and ``blurry`` are linear float32 (H, W, 3) photos of one size (1.0 = sensor white),
+    at least two each. ``progress(stage, done, total, info)`` is called every few updates; a
+    KeyboardInterrupt raised from it (or Ctrl-C) leaves a checkpoint that ``resume=True``
+    continues. Raises ShootError when the sets cannot be used (e.g. the sharp set is not sharper).
+    """
+    s = get_settings(preset, overrides)
+    torch.set_num_threads(s.threads or os.cpu_count() or 1)
+    dev = pick_device(device)
+    if kernel_size % 2 == 0 or kernel_size < 3:
+        raise LenscalError(f"kernel size must be odd and >= 3, got {kernel_size}")
+    checks.validate(sharp, blurry, s.patch + kernel_size - 1 + 8)
+    checks.check_sharper(sharp, blurry)
+    path = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None
+    if progress:
+        progress("preparing patches", 0, 1, {})
+    run = _Run(sharp, blurry, s, seed, dev, grid_shape, kernel_size, path, progress)
+    if resume:
+        if path is None or not path.exists():
+            raise LenscalError("nothing to resume: no learning checkpoint", checkpoint_dir,
+                               "run again without --resume")
+        run.restore(load_checkpoint(path))
+        run.history["resumed_at"].append([run.flow.step_count, run.matcher.step_count if run.matcher else 0])
+    if progress:
+        progress("preparing patches", 1, 1, {})
+    run.started = time.perf_counter()
+    if run.stage == "step1":
+        run.run_step1()
+        run.save(force=True)
+    if run.stage == "step2":
+        run.run_step2()
+        run.save(force=True)
+    return run.result()

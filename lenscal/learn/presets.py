@@ -1,0 +1,129 @@
+"""Named learning settings, one dataclass per preset, each with what it costs.
+
+Why presets: the published (GPU) scale is ~2.6e17 FLOP, months on a laptop CPU; the method works
+at a far smaller scale because the flow model only has to capture local blur statistics as a
+function of position (METHOD.md, "Costs"). ``fast`` is sized for a 2-core CPU, ``paper`` mirrors
+the authors' GPU settings and is only sensible on a GPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class LearnSettings:
+    """Every knob of steps 1 and 2 (defaults are the ``fast`` preset)."""
+
+    # data
+    patch: int = 32  # flow patch size (px); clean crops are patch + kernel_size - 1
+    centre_fraction: float = 0.3  # side of the sharp centre crops, as a fraction of each image side
+    centre_max: int = 1024  # ... but at most this many px
+    level: float = 0.3  # the blurry set's mean is scaled to this before mapping [0,1] -> [-1,1]
+    # the velocity net
+    channels: tuple[int, ...] = (16, 32, 32)
+    fourier: int = 16
+    # step 1: conditional flow matching of blurry patches
+    step1_steps: int = 3000
+    step1_batch: int = 64
+    step1_lr: float = 2e-3
+    ema_std: float = 0.05  # power-function EMA, relative std (EDM2)
+    replace_position: float = 0.2
+    # step 2: distribution matching of the PSF grid
+    step2_steps: int = 5000  # upper bound on cycles (aux step + kernel step)
+    step2_min_steps: int = 1500
+    step2_batch: int = 32
+    aux_lr: float = 1e-4
+    train_real: bool = True  # keep training the real model in step 2 (see match.Matcher.real_step)
+    kernel_lr: float = 2e-2
+    kernel_lr_halving: int = 400  # cycles per halving of the kernel lr
+    kernel_lr_floor: float = 1e-3
+    sigma_init: float = 0.01
+    sigma_lr: float = 1e-3
+    gain_lr: float = 1e-3
+    init_width: float = 1.5  # px, the centred Gaussian every kernel starts as
+    coarse: tuple[int, int] | None = (3, 3)  # learn this grid first, then refine to the full grid
+    coarse_fraction: float = 0.35  # of step2_steps spent on the coarse grid
+    com_weight: float = 0.01
+    spread_weight: float = 0.1
+    smooth_weight: float = 0.0
+    t_min: float = 0.0  # step-2 time sampled in U(t_min, 1)
+    check_every: int = 100  # cycles between grid snapshots for the stopping rule
+    stop_change: float = 1e-3  # stop when 1 - min node NCC between snapshots stays below this ...
+    stop_patience: int = 3  # ... for this many snapshots in a row
+    checkpoint_seconds: float = 60.0
+    progress_every: int = 10
+    threads: int = 0  # torch CPU threads; 0 = every core (1 is faster on a core shared with others)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Fast(LearnSettings):
+    """CPU default. Measured on 2 shared cores (see bench/bench_learn.py / README): step 1 ~5 min,
+    step 2 up to ~8 min, plus ~1 min of patch preparation for 6+6 photos of 12-24 MP."""
+
+
+@dataclass(frozen=True)
+class Balanced(LearnSettings):
+    """Roughly 3x the work of ``fast`` (longer step 1 and more cycles): ~45 min on 2 CPU cores,
+    a few minutes on a GPU. For wide-open lenses whose corners change fast."""
+
+    channels: tuple[int, ...] = (24, 48, 48)
+    step1_steps: int = 8000
+    step1_batch: int = 96
+    step2_steps: int = 12000
+    step2_min_steps: int = 3000
+    step2_batch: int = 48
+    kernel_lr_halving: int = 800
+    coarse: tuple[int, int] | None = (4, 4)
+
+
+@dataclass(frozen=True)
+class Paper(LearnSettings):
+    """The published GPU settings (Meanti et al. 2025): 64-px patches, batch 1024 for 16,384
+    step-1 updates and 49,152 step-2 cycles at batch 128 with aux lr 1e-5 / kernel lr 4e-5 and no
+    schedule. ~1-2 h on one H100; months on a 2-core CPU (~2.6e17 FLOP). The net here stays our
+    plain U-Net, widened to the paper's 32/64/96/128 channels, not their 4.2M EDM2 net."""
+
+    patch: int = 64
+    centre_fraction: float = 0.2
+    channels: tuple[int, ...] = (32, 64, 96, 128)
+    fourier: int = 32
+    step1_steps: int = 16384
+    step1_batch: int = 1024
+    step1_lr: float = 1e-2
+    step2_steps: int = 49152
+    step2_min_steps: int = 49152
+    step2_batch: int = 128
+    aux_lr: float = 1e-5
+    kernel_lr: float = 4e-5
+    kernel_lr_halving: int = 10**9
+    kernel_lr_floor: float = 4e-5
+    train_real: bool = False
+    init_width: float = 3.0
+    coarse: tuple[int, int] | None = None
+    checkpoint_seconds: float = 600.0
+
+
+PRESETS: dict[str, type[LearnSettings]] = {"fast": Fast, "balanced": Balanced, "paper": Paper}
+
+
+def get_settings(preset: str, overrides: dict | None = None) -> LearnSettings:
+    """The preset's settings with ``overrides`` applied (unknown keys are an error, not ignored)."""
+    if preset not in PRESETS:
+        from lenscal.errors import LenscalError
+
+        raise LenscalError(f"unknown preset {preset!r}", hint="choose one of " + ", ".join(PRESETS))
+    settings = PRESETS[preset]()
+    overrides = dict(overrides or {})
+    known = {f.name for f in dataclasses.fields(settings)}
+    unknown = set(overrides) - known
+    if unknown:
+        raise ValueError(f"unknown learn settings: {sorted(unknown)}")
+    for key in ("channels", "coarse"):
+        if isinstance(overrides.get(key), list):
+            overrides[key] = tuple(overrides[key])
+    return dataclasses.replace(settings, **overrides)

@@ -1,0 +1,45 @@
+"""A shoot that cannot work is refused with one clear sentence, before any learning."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lenscal.errors import LenscalError, ShootError
+from lenscal.learn import checks, learn_grid
+
+from .synth import shoot, true_grid
+
+
+@pytest.fixture(scope="module")
+def sets():
+    return shoot(2, 2, 160, 200, true_grid(2, 2), 0.01, seed=3)
+
+
+def test_sharp_set_is_recognised_as_sharper(sets):
+    sharp, blurry = sets
+    s, b = checks.check_sharper(sharp, blurry)
+    assert s > 1.5 * b
+
+
+def test_swapped_sets_are_refused_in_one_line(sets):
+    sharp, blurry = sets
+    with pytest.raises(ShootError) as e:
+        learn_grid(blurry, sharp, overrides={"step1_steps": 1})
+    assert "not sharper" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_bad_shapes_and_counts_are_refused(sets):
+    sharp, blurry = sets
+    with pytest.raises(ShootError, match="at least 2"):
+        learn_grid(sharp[:1], blurry)
+    with pytest.raises(ShootError, match="same size"):
+        learn_grid([sharp[0], sharp[1][:-2]], blurry)
+    with pytest.raises(LenscalError, match="preset"):
+        learn_grid(sharp, blurry, preset="nope")
+
+
+def test_gain_between_sets_is_estimated_from_means(sets):
+    sharp, blurry = sets
+    ratio = checks.channel_means(blurry) / checks.channel_means(sharp)
+    assert ratio.shape == (3,) and np.all(ratio > 0)

@@ -1,0 +1,90 @@
+"""The learner recovers a known, spatially varying RGB blur, and survives an interruption.
+
+The scene is a synthetic dead-leaves texture (no shared data needed), blurred by a known 2x2
+grid with lateral colour, with Gaussian noise of known sigma. The run is tiny so the file stays
+well under two minutes on two shared cores; thresholds are set for that tiny run (see below).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lenscal.learn import learn_grid
+from lenscal.learn.pipeline import CHECKPOINT, STEP2, load_checkpoint
+from lenscal.optics.psf import grid_report, lateral_colour
+
+from .synth import shoot, true_grid
+
+SIGMA = 0.01
+SMALL = {"patch": 16, "channels": (8, 16), "step1_steps": 800, "step1_batch": 32, "step2_steps": 800,
+         "step2_min_steps": 800, "step2_batch": 32, "coarse": None, "centre_fraction": 0.6,
+         "check_every": 50, "progress_every": 20, "checkpoint_seconds": 1e9, "threads": 1}
+
+
+@pytest.fixture(scope="module")
+def problem():
+    truth = true_grid(2, 2)
+    sharp, blurry = shoot(3, 3, 192, 256, truth, SIGMA, seed=0)
+    return truth, sharp, blurry
+
+
+@pytest.fixture(scope="module")
+def learned(problem, tmp_path_factory):
+    truth, sharp, blurry = problem
+    calls = []
+    result = learn_grid(sharp, blurry, grid_shape=(2, 2), seed=0, overrides=SMALL,
+                        checkpoint_dir=tmp_path_factory.mktemp("ckpt"),
+                        progress=lambda stage, done, total, info: calls.append((stage, done, total)))
+    return result, calls
+
+
+def test_learned_psfs_beat_the_best_gaussian(problem, learned):
+    truth, _, _ = problem
+    result, _ = learned
+    report = grid_report(result.grid, truth)
+    # The true kernels are anisotropic, of different widths per node and channel and shifted
+    # against each other (lateral colour): one Gaussian cannot fit them, a learned grid must.
+    assert report["l2"] < 0.8 * report["l2_gaussian"], report
+    # NCC of centred kernels: the best single Gaussian already scores ~0.9 on such smooth
+    # kernels, so 0.9 only says "right size and place"; the L2 test above says "better".
+    assert report["ncc_mean"] > 0.9, report
+    assert report["lateral_colour_error_max"] < 0.5, report
+    assert SIGMA / 2 < result.sigma < SIGMA * 2, result.sigma
+    # the blurry set was given a (1.03, 1, 0.96) tint: the gains must see R > B
+    assert result.gains[0] > result.gains[2]
+
+
+def test_result_is_a_normalised_grid_with_confidence(learned):
+    result, calls = learned
+    assert result.grid.shape == (2, 2, 3, 13, 13) and result.grid.dtype == np.float32
+    assert np.allclose(result.grid.sum((-2, -1)), 1, atol=1e-5) and result.grid.min() >= 0
+    assert result.confidence.shape == (2, 2) and np.all((0 <= result.confidence) & (result.confidence <= 1))
+    stages = {c[0] for c in calls}
+    assert {"step 1: blurry distribution", STEP2} <= stages
+    assert calls[-1][1] == calls[-1][2]  # the last bar is full
+    import json
+
+    json.dumps(result.settings), json.dumps(result.history)
+
+
+def test_interrupted_learning_resumes_to_the_same_result(problem, learned, tmp_path):
+    truth, sharp, blurry = problem
+    reference, _ = learned
+
+    def interrupt(stage, done, total, info):
+        if stage == STEP2 and done == 300:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        learn_grid(sharp, blurry, grid_shape=(2, 2), seed=0, overrides=SMALL, checkpoint_dir=tmp_path,
+                   progress=interrupt)
+    state = load_checkpoint(tmp_path / CHECKPOINT)
+    assert state["stage"] == "step2" and state["step2"]["step"] == 300
+    resumed = learn_grid(sharp, blurry, grid_shape=(2, 2), seed=0, overrides=SMALL, checkpoint_dir=tmp_path,
+                         resume=True)
+    assert resumed.history["resumed_at"] == [[SMALL["step1_steps"], 300]]
+    # same seed, same machine, every RNG and optimiser state restored: the same grid
+    assert np.allclose(resumed.grid, reference.grid, atol=1e-5)
+    assert abs(resumed.sigma - reference.sigma) < 1e-6
+    assert np.allclose(lateral_colour(resumed.grid), lateral_colour(reference.grid), atol=1e-3)
