@@ -230,7 +230,9 @@ def main() -> None:
     args = ap.parse_args()
     kodak = sorted((SHARED / "kodak24").glob("*.png")) or sorted((ROOT / "examples" / "kodak").glob("*.png"))
     unsplash = sorted((SHARED / "unsplash").glob("*.jpg"))
-    result: dict = {"command": " ".join(["bench/bench_correct.py", *sys.argv[1:]])}
+    # parts not rerun (--skip-*) keep their previous figures
+    result: dict = json.loads(args.json.read_text()) if args.json.is_file() else {}
+    result["command"] = " ".join([".venv/bin/python bench/bench_correct.py", *sys.argv[1:]])
     if not args.skip_quality:
         # held out: the last Kodak photos (learning benches use the first ones)
         result["quality"] = quality(kodak[-args.n_test:], args.extremes.split(","), args.n_test, args.profile)

@@ -251,16 +251,26 @@ def correct_files(inputs: list[Path], profile: LensProfile, out_dir: Path | None
         with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init,
                                     initargs=(threads,)) as pool:
             futures = {pool.submit(_worker, s, plan[s], profile, options): s for s in pending}
-            for fut in cf.as_completed(futures):
-                s = futures[fut]
-                try:
-                    results[s] = fut.result()
-                except Exception as e:  # the worker process itself died (e.g. killed for memory)
-                    results[s] = FileResult(s, "failed", plan[s], f"{s}: worker died: {type(e).__name__}",
-                                            exit_code=EXIT_FAILED)
-                if progress:
-                    progress("correcting", len(results), total, {"file": s.name})
+            try:
+                finished = cf.as_completed(futures)
+                _collect(finished, futures, plan, results, total, progress)
+            except KeyboardInterrupt:  # Ctrl-C: drop queued photos; finished outputs stay (atomic)
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
     return BatchSummary([results[s] for s in sources])
+
+
+def _collect(finished, futures: dict, plan: dict, results: dict, total: int, progress: Progress | None) -> None:
+    """Record worker results as they finish."""
+    for fut in finished:
+        s = futures[fut]
+        try:
+            results[s] = fut.result()
+        except Exception as e:  # the worker process itself died (e.g. killed for memory)
+            results[s] = FileResult(s, "failed", plan[s], f"{s}: worker died: {type(e).__name__}",
+                                    exit_code=EXIT_FAILED)
+        if progress:
+            progress("correcting", len(results), total, {"file": s.name})
 
 
 __all__ = ["CorrectOptions", "FileResult", "BatchSummary", "correct_files", "correct_one",

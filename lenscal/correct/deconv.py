@@ -16,10 +16,15 @@ A sparse gradient prior keeps edges crisp and flat areas clean where Wiener (a G
 must trade noise against ringing; :func:`deconvolve` with ``method="wiener"`` is kept as the
 classical baseline.
 
-Borders: tiles read the image through reflected indices (the forward model's own border rule),
-and each tile is edge-tapered so the FFT's periodic wrap-around does not ring. Clipped highlights:
-pixels at or above ``saturation`` in any channel are not what the lens made (the truth was
-brighter), so the correction is faded out around them instead of ringing.
+Borders: tiles read the image through reflected indices (the forward model's own border rule);
+each tile carries ``margin`` px of real context beyond its blend zone, which absorbs the FFT's
+periodic wrap-around and is discarded (an optional edge taper measured no gain). Clipped
+highlights: pixels at or above ``saturation`` in any channel are not what the lens made (the
+truth was brighter), so the correction is faded out around them instead of ringing.
+
+Speed (2 CPU cores, 24 MP): the solver is memory-bandwidth bound, so on large photos the
+shrinkage and the Fourier x-step are fused by ``torch.compile`` (10x less memory traffic; the
+compiled code is cached on disk), and 3 HQS iterations are used (6 measured 0.03 dB better).
 
 Pure functions over arrays: no file I/O, no printing; progress goes through a callback.
 """
@@ -48,7 +53,10 @@ class SolverOptions:
     tile: int | None = None  # tile core in px; None = about half a grid cell, 64..256
     overlap: int = 32  # width of the raised-cosine blend between neighbouring tiles (px)
     margin: int = 16  # context beyond the blend, discarded (absorbs the FFT wrap-around)
-    weight: float = 12.0  # prior weight mu = weight * sigma^2 ...
+    # prior weight mu = weight * sigma^2 ... Tuned on developed DNGs of the simulated lens (bench/):
+    # demosaicing correlates noise, so its per-pixel sigma understates the noise the solver sees;
+    # white (undemosaiced) noise is best served by about 12.
+    weight: float = 20.0
     exponent: float = 0.8  # ... on |grad x|^exponent (1 = total variation)
     group: bool = True  # shrink gradients jointly over x/y and R, G, B (vectorial TV)
     taper: bool = False  # edge-taper tiles before the FFT (one more FFT pair; no gain measured)
