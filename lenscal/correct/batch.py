@@ -23,7 +23,7 @@ from typing import Callable, Literal
 import numpy as np
 
 from lenscal.develop import DevelopSettings, load_photo
-from lenscal.errors import EXIT_DISK, EXIT_FAILED, EXIT_MISMATCH, EXIT_OK, LenscalError, ProfileMismatchError
+from lenscal.errors import EXIT_FAILED, EXIT_OK, LenscalError, ProfileMismatchError
 from lenscal.io.formats import IMAGE_EXTENSIONS, is_photo
 from lenscal.profile import LensProfile
 
@@ -78,14 +78,12 @@ class BatchSummary:
 
     @property
     def exit_code(self) -> int:
-        """README "Exit codes": 0 nothing failed; 4 a write failed (disk full, permissions: fix
-        that first); 3 every failure was a profile mismatch (--force may be meant); else 1."""
+        """README "Exit codes": 0 when nothing failed; when every failure has the same cause, that
+        cause's code (2 unreadable input, 3 profile mismatch, 4 cannot write); mixed causes: 1."""
         codes = {r.exit_code for r in self.failed}
         if not codes:
             return EXIT_OK
-        if EXIT_DISK in codes:
-            return EXIT_DISK
-        return EXIT_MISMATCH if codes == {EXIT_MISMATCH} else EXIT_FAILED
+        return codes.pop() if len(codes) == 1 else EXIT_FAILED
 
 
 # -- names -------------------------------------------------------------------------------------

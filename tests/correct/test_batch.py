@@ -14,7 +14,7 @@ import tifffile
 from conftest import make_dng, tree_hashes
 from lenscal.correct.batch import (BatchSummary, CorrectOptions, FileResult, correct_files, expand_photos,
                                    output_paths, profile_mismatches)
-from lenscal.errors import EXIT_DISK, EXIT_FAILED, EXIT_MISMATCH, EXIT_OK
+from lenscal.errors import EXIT_DISK, EXIT_FAILED, EXIT_MISMATCH, EXIT_OK, EXIT_USAGE
 from lenscal.io.images import read_image
 from lenscal.io.metadata import read_metadata
 from lenscal.optics.psf import gaussian
@@ -68,7 +68,7 @@ def test_batch_writes_tiffs_with_exif_and_note_isolates_failures_and_resumes(sho
                       "missing.dng": "failed"}
     for r in summary.failed:
         assert "\n" not in r.reason and r.source.name in r.reason
-    assert summary.exit_code == EXIT_FAILED
+    assert summary.exit_code == EXIT_USAGE  # every failure an unreadable input
     assert events[-1][:3] == ("correcting", 5, 5)
     assert tree_hashes(root) == before  # originals untouched, nothing written next to them
 
@@ -176,8 +176,8 @@ def test_summary_exit_codes():
     assert BatchSummary([ok, skip]).exit_code == EXIT_OK
     assert BatchSummary([ok, mism]).exit_code == EXIT_MISMATCH
     assert BatchSummary([ok, bad, mism]).exit_code == EXIT_FAILED
-    assert BatchSummary([bad]).exit_code == EXIT_FAILED
+    assert BatchSummary([bad, skip]).exit_code == EXIT_USAGE
     disk = FileResult(Path("e"), "failed", reason="e: disk full", exit_code=EXIT_DISK)
-    assert BatchSummary([bad, disk, mism]).exit_code == EXIT_DISK
+    assert BatchSummary([ok, disk]).exit_code == EXIT_DISK
     assert output_paths(Path("x/a.dng"), None, CorrectOptions(preview="jpg")) == (Path("x/a_corrected.tif"),
                                                                                  Path("x/a_corrected.jpg"))
