@@ -89,6 +89,21 @@ def spread_penalty(k: torch.Tensor) -> torch.Tensor:
     return (k * d2).sum((-2, -1)).mean() / size**2
 
 
+def colour_offset_penalty(kernels: torch.Tensor) -> torch.Tensor:
+    """Squared frame-average of each channel's offset from the pooled centroid (px^2).
+
+    Lateral colour of a centred lens is radial, so it averages to ~0 over a symmetric grid of
+    nodes; its common mode (all nodes' R shifted the same way) is what the patch statistics
+    constrain least and what drifted in our measurements. Node-to-node CA stays free.
+    """
+    r = _coords(kernels.shape[-1], kernels.device)
+    def centroid(k):
+        mass = k.sum((-2, -1)).clamp_min(1e-8)
+        return torch.stack([(k.sum(-1) * r).sum(-1) / mass, (k.sum(-2) * r).sum(-1) / mass], -1)
+    offsets = centroid(kernels) - centroid(kernels.mean(-3, keepdim=True))
+    return offsets.mean((0, 1)).square().sum()
+
+
 def smooth_penalty(kernels: torch.Tensor) -> torch.Tensor:
     """Squared difference between neighbouring nodes (a lens changes slowly across the frame)."""
     total = kernels.new_zeros(())
@@ -168,8 +183,9 @@ class Matcher:
         di = (d * y1c).mean()
         com, spread = com_penalty(k), spread_penalty(k)
         loss = di + s.com_weight * com + s.spread_weight * spread
-        if s.smooth_weight > 0:
-            loss = loss + s.smooth_weight * smooth_penalty(self.grid.kernels())
+        if s.smooth_weight > 0 or s.colour_weight > 0:
+            kernels = self.grid.kernels()
+            loss = loss + s.smooth_weight * smooth_penalty(kernels) + s.colour_weight * colour_offset_penalty(kernels)
         for group in self.opt_kernel.param_groups[:1]:
             group["lr"] = self.kernel_lr()
         self.opt_kernel.zero_grad(set_to_none=True)

@@ -22,25 +22,25 @@ class LearnSettings:
     centre_max: int = 1024  # ... but at most this many px
     level: float = 0.3  # the blurry set's mean is scaled to this before mapping [0,1] -> [-1,1]
     # the velocity net
-    channels: tuple[int, ...] = (16, 32, 32)
+    channels: tuple[int, ...] = (8, 16, 16)
     fourier: int = 16
     # step 1: conditional flow matching of blurry patches
-    step1_steps: int = 3000
-    step1_batch: int = 64
+    step1_steps: int = 2500
+    step1_batch: int = 32
     step1_lr: float = 2e-3
     ema_std: float = 0.05  # power-function EMA, relative std (EDM2)
     replace_position: float = 0.2
     # step 2: distribution matching of the PSF grid
-    step2_steps: int = 5000  # upper bound on cycles (aux step + kernel step)
+    step2_steps: int = 3000  # upper bound on cycles (real, aux and kernel step)
     step2_min_steps: int = 1500
     step2_batch: int = 32
-    aux_lr: float = 1e-4
+    aux_lr: float = 3e-4
     train_real: bool = True  # keep training the real model in step 2 (see match.Matcher.real_step)
-    kernel_lr: float = 2e-2
-    kernel_lr_halving: int = 400  # cycles per halving of the kernel lr
+    kernel_lr: float = 1e-2
+    kernel_lr_halving: int = 600  # cycles per halving of the kernel lr
     kernel_lr_floor: float = 1e-3
     sigma_init: float = 0.01
-    sigma_lr: float = 1e-3
+    sigma_lr: float = 2e-4
     gain_lr: float = 1e-3
     init_width: float = 1.5  # px, the centred Gaussian every kernel starts as
     coarse: tuple[int, int] | None = (3, 3)  # learn this grid first, then refine to the full grid
@@ -48,7 +48,8 @@ class LearnSettings:
     com_weight: float = 0.01
     spread_weight: float = 0.1
     smooth_weight: float = 0.0
-    t_min: float = 0.0  # step-2 time sampled in U(t_min, 1)
+    colour_weight: float = 1.0  # pins the frame-average lateral colour to 0 (match.colour_offset_penalty)
+    t_min: float = 0.5  # step-2 time sampled in U(t_min, 1): away from pure noise, where blur shows
     check_every: int = 100  # cycles between grid snapshots for the stopping rule
     stop_change: float = 1e-3  # stop when 1 - min node NCC between snapshots stays below this ...
     stop_patience: int = 3  # ... for this many snapshots in a row
@@ -105,6 +106,8 @@ class Paper(LearnSettings):
     train_real: bool = False
     init_width: float = 3.0
     coarse: tuple[int, int] | None = None
+    t_min: float = 0.0
+    colour_weight: float = 0.0
     checkpoint_seconds: float = 600.0
 
 

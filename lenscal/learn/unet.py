@@ -1,8 +1,8 @@
 """A small position-conditioned velocity U-Net, sized for CPUs.
 
 Input: the noisy patch (3 ch), its position map (2 ch, [-1, 1]) and a constant-1 channel (so the
-first layer can tell the zero-padded border from the image). Time enters through fixed random
-Fourier features and modulates every block. Resampling is average pooling / nearest upsampling
+first layer can tell the zero-padded border from the image). Time and the patch-centre position
+enter through fixed random Fourier features and modulate every block. Resampling is average pooling / nearest upsampling
 (cheaper on CPU than strided or transposed convolutions); no attention, no dropout (tiny nets on
 CPU gain nothing from either). The output layer starts at zero, so the initial velocity is 0.
 """
@@ -31,6 +31,25 @@ class FourierTime(nn.Module):
         return self.mlp(torch.cos(2 * math.pi * self.freqs * c + self.phases) * math.sqrt(2))
 
 
+class FourierPosition(nn.Module):
+    """Fixed random 2-D Fourier features of the patch-centre position, then a linear map.
+
+    The position channels alone barely vary inside a patch and a small net learned to ignore
+    them in short runs (the learned grids came out uniform); feeding the centre into the same
+    per-block modulation as time makes the blur's dependence on place easy to express.
+    """
+
+    def __init__(self, features: int, dim: int, seed: int = 1):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.register_buffer("freqs", torch.randn(2, features, generator=g) * 1.5)
+        self.register_buffer("phases", torch.rand(features, generator=g) * 2 * math.pi)
+        self.lin = nn.Linear(features, dim)
+
+    def forward(self, centre: torch.Tensor) -> torch.Tensor:
+        return self.lin(torch.cos(math.pi * centre @ self.freqs + self.phases) * math.sqrt(2))
+
+
 class Block(nn.Module):
     """Residual 3x3-conv block with a time-dependent per-channel scale (starts unmodulated)."""
 
@@ -56,6 +75,7 @@ class VelocityUNet(nn.Module):
     def __init__(self, channels: tuple[int, ...] = (16, 32, 32), fourier: int = 16, emb: int = 64):
         super().__init__()
         self.time = FourierTime(fourier, emb)
+        self.place = FourierPosition(fourier, emb)
         self.inp = nn.Conv2d(6, channels[0], 3, padding=1)
         self.enc = nn.ModuleList()
         prev = channels[0]
@@ -72,7 +92,7 @@ class VelocityUNet(nn.Module):
         nn.init.zeros_(self.out.bias)
 
     def forward(self, y: torch.Tensor, t: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
-        emb = self.time(t)
+        emb = self.time(t) + self.place(pos.mean((2, 3)))
         x = self.inp(torch.cat([y, pos, torch.ones_like(y[:, :1])], dim=1))
         skips = []
         for i, block in enumerate(self.enc):

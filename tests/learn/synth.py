@@ -58,3 +58,18 @@ def shoot(n_sharp: int, n_blurry: int, height: int, width: int, grid: np.ndarray
         img = blur_image(dead_leaves(height, width, rng), grid) * np.asarray(tint, np.float32)
         blurry.append((img + rng.normal(0, sigma, img.shape)).astype(np.float32))
     return sharp, blurry
+
+
+def varied_grid(rows: int, cols: int, size: int = 13) -> np.ndarray:
+    """A lens whose blur changes a lot across the frame: sharp at the top, soft at the bottom,
+    softer to the right, R/B a little wider than G, R pushed outwards left-right and B inwards.
+    No single Gaussian fits it, which is what the learning test needs."""
+    grid = np.zeros((rows, cols, 3, size, size), np.float64)
+    for r in range(rows):
+        for c in range(cols):
+            y, x = r / max(rows - 1, 1), c / max(cols - 1, 1)
+            for ch in range(3):
+                width = 0.8 + 1.4 * y + 0.4 * x + 0.2 * abs(ch - 1)
+                lc = 0.5 * (2 * x - 1) * (1, 0, -1)[ch]
+                grid[r, c, ch] = gaussian(width, size, 0.0, lc, sigma_x=width * (1 + 0.3 * y)).numpy()
+    return grid.astype(np.float32)
