@@ -1,0 +1,39 @@
+"""The kernel model and its regularisers behave as the method needs."""
+
+from __future__ import annotations
+
+import torch
+
+from lenscal.learn.match import PSFGrid, colour_offset_penalty, com_penalty, spread_penalty
+from lenscal.optics.psf import gaussian
+
+
+def test_kernels_are_normalised_and_refine_keeps_the_field():
+    torch.manual_seed(0)
+    g = PSFGrid(2, 2, 9)
+    with torch.no_grad():
+        g.logits.add_(torch.randn_like(g.logits))
+    k = g.kernels()
+    assert torch.allclose(k.sum((-2, -1)), torch.ones(2, 2, 3)) and k.min() >= 0
+    fine = g.refined(3, 3).kernels()
+    assert torch.allclose(fine[::2, ::2], k, atol=1e-5)  # shared nodes unchanged
+    assert torch.allclose(fine[1, 1], k.mean((0, 1)), atol=1e-5)  # the centre is the mix
+
+
+def test_centre_of_mass_is_pooled_so_lateral_colour_is_free():
+    centred = gaussian(1.2, 13).float().expand(1, 3, 13, 13)
+    lateral = torch.stack([gaussian(1.2, 13, 0, 1.0), gaussian(1.2, 13), gaussian(1.2, 13, 0, -1.0)]).float()[None]
+    shifted = gaussian(1.2, 13, 1.0, 0.0).float().expand(1, 3, 13, 13)
+    assert com_penalty(centred) < 1e-8 and com_penalty(lateral[None][0]) < 1e-6
+    assert abs(com_penalty(shifted) - 1.0) < 1e-3
+    assert spread_penalty(gaussian(2.0, 13).float().expand(1, 3, 13, 13)) > spread_penalty(centred)
+
+
+def test_colour_prior_allows_radial_lateral_colour_but_not_a_common_shift():
+    def node(dx):
+        return torch.stack([gaussian(1.2, 13, 0, dx), gaussian(1.2, 13), gaussian(1.2, 13, 0, -dx)]).float()
+
+    radial = torch.stack([torch.stack([node(-0.8), node(0.8)])])  # R out on both sides of the frame
+    common = torch.stack([torch.stack([node(0.8), node(0.8)])])  # R right everywhere
+    assert colour_offset_penalty(radial) < 1e-6
+    assert colour_offset_penalty(common) > 0.5
