@@ -63,14 +63,20 @@ class LearnSettings:
 
 @dataclass(frozen=True)
 class Fast(LearnSettings):
-    """CPU default. Measured on 2 shared cores (see bench/bench_learn.py / README): step 1 ~5 min,
-    step 2 up to ~8 min, plus ~1 min of patch preparation for 6+6 photos of 12-24 MP."""
+    """CPU default, sized for ~15 min on 2 cores; NOT yet measured end to end at 12-24 MP.
+
+    Measured pieces (2 cores shared with other jobs, so timings swing 2-5x): this net (8/16/16
+    channels, ~45k params) trains at roughly 100-400 patches/s at 32 px with one thread; the
+    tests' 16-px version of the method (800 step-1 updates, 1200 cycles, 2x2 grid) takes ~2 min
+    and beats the best single Gaussian by ~12% in L2, but does not resolve +-0.5 px of lateral
+    colour. Patch work does not grow with the photo size (sampling gathers only patch pixels).
+    See bench/bench_learn.py for the 8x8 figures."""
 
 
 @dataclass(frozen=True)
 class Balanced(LearnSettings):
-    """Roughly 3x the work of ``fast`` (longer step 1 and more cycles): ~45 min on 2 CPU cores,
-    a few minutes on a GPU. For wide-open lenses whose corners change fast."""
+    """Roughly 5x the work of ``fast`` (wider net, longer step 1, more cycles): an estimate of
+    ~1 h on 2 CPU cores, minutes on a GPU (not measured). For wide-open lenses."""
 
     channels: tuple[int, ...] = (24, 48, 48)
     step1_steps: int = 8000
