@@ -131,7 +131,10 @@ def get_settings(preset: str, overrides: dict | None = None) -> LearnSettings:
     known = {f.name for f in dataclasses.fields(settings)}
     unknown = set(overrides) - known
     if unknown:
-        raise ValueError(f"unknown learn settings: {sorted(unknown)}")
+        from lenscal.errors import LenscalError
+
+        raise LenscalError(f"unknown learn setting(s): {', '.join(sorted(unknown))}",
+                           hint="see lenscal/learn/presets.py for the names")
     for key in ("channels", "coarse"):
         if isinstance(overrides.get(key), list):
             overrides[key] = tuple(overrides[key])

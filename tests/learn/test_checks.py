@@ -37,6 +37,8 @@ def test_bad_shapes_and_counts_are_refused(sets):
         learn_grid([sharp[0], sharp[1][:-2]], blurry)
     with pytest.raises(LenscalError, match="preset"):
         learn_grid(sharp, blurry, preset="nope")
+    with pytest.raises(LenscalError, match="unknown learn setting"):
+        learn_grid(sharp, blurry, overrides={"step_one": 3})
 
 
 def test_gain_between_sets_is_estimated_from_means(sets):
