@@ -65,8 +65,10 @@ def _child(job: str, dng: Path, profile: Path, out: Path) -> None:
                         CorrectOptions(overwrite=True, mismatch="ignore", profile_name=profile.name))
         assert r.status == "done", r.reason
     wall = time.perf_counter() - t
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = usage.ru_utime + usage.ru_stime
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
-    print(json.dumps({"wall_s": wall, "peak_rss_gb": peak_gb}))
+    print(json.dumps({"wall_s": wall, "cpu_s_process": cpu, "peak_rss_gb": peak_gb}))
 
 
 def _run_child(job: str, dng: Path, profile: Path, out: Path) -> dict:
@@ -103,6 +105,9 @@ def speed(scenes: list[Path], megapixels: float, repeat: int) -> dict:
         "ratio_correct_vs_develop": round(med["correct"] / med["develop"], 2),
         "ratio_correct_vs_develop_write": round(med["correct"] / med["develop_write"], 2),
         "peak_rss_gb": {k: round(v, 2) for k, v in peak.items()},
+        "cpu_s_whole_process": {job: round(float(np.median([r["cpu_s_process"] for r in rs])), 1)
+                                for job, rs in runs.items()},
+        "load_average_1min": round(__import__("os").getloadavg()[0], 2),
         "targets": {"ratio_correct_vs_develop": 3.0, "peak_rss_gb": 3.0},
     }
 
@@ -232,13 +237,16 @@ def main() -> None:
     unsplash = sorted((SHARED / "unsplash").glob("*.jpg"))
     # parts not rerun (--skip-*) keep their previous figures
     result: dict = json.loads(args.json.read_text()) if args.json.is_file() else {}
-    result["command"] = " ".join([".venv/bin/python bench/bench_correct.py", *sys.argv[1:]])
+    command = " ".join([".venv/bin/python bench/bench_correct.py", *sys.argv[1:]])
+    result.pop("command", None)
     if not args.skip_quality:
         # held out: the last Kodak photos (learning benches use the first ones)
         result["quality"] = quality(kodak[-args.n_test:], args.extremes.split(","), args.n_test, args.profile)
+        result["quality"]["command"] = command
         print(json.dumps(result["quality"], indent=1), flush=True)
     if not args.skip_speed:
         result["speed"] = speed(unsplash[:1] or kodak[:1], args.megapixels, args.repeat)
+        result["speed"]["command"] = command
         print(json.dumps(result["speed"], indent=1), flush=True)
     args.json.write_text(json.dumps(result, indent=1))
     print(f"written {args.json}")
