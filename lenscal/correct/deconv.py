@@ -179,23 +179,37 @@ def x_update(kty: torch.Tensor, div_f: torch.Tensor, k2: torch.Tensor, d2: torch
     return (kty + rho * div_f) / (k2 + rho * d2).unsqueeze(-1)
 
 
-_COMPILED: dict[str, Callable] = {}
+class _Fused:
+    """``torch.compile`` of a function, falling back to the plain function for good if compiling
+    fails (no C++ compiler, unsupported platform): slower, never wrong."""
+
+    def __init__(self, fn: Callable):
+        self.fn = fn
+        self.compiled: Callable | None = None
+        self.failed = False
+
+    def __call__(self, *args):
+        if not self.failed:
+            try:
+                if self.compiled is None:
+                    import torch._inductor.config as inductor
+
+                    inductor.compile_threads = 1  # no compile worker pool: faster start, fewer processes
+                    self.compiled = torch.compile(self.fn, dynamic=False)
+                return self.compiled(*args)
+            except Exception:
+                self.failed = True
+        return self.fn(*args)
+
+
+_FUSED = {"div": _Fused(shrunk_divergence), "x": _Fused(x_update)}
 
 
 def _kernels(fast: bool) -> tuple[Callable, Callable]:
     """Eager functions, or their ``torch.compile`` fusions (about 10x less memory traffic)."""
     if not fast:
         return shrunk_divergence, x_update
-    if not _COMPILED:
-        try:
-            import torch._inductor.config as inductor
-
-            inductor.compile_threads = 1  # no compile worker pool: faster warm start, fewer processes
-            _COMPILED["div"] = torch.compile(shrunk_divergence, dynamic=False)
-            _COMPILED["x"] = torch.compile(x_update, dynamic=False)
-        except Exception:  # no compiler available: stay correct, only slower
-            _COMPILED["div"], _COMPILED["x"] = shrunk_divergence, x_update
-    return _COMPILED["div"], _COMPILED["x"]
+    return _FUSED["div"], _FUSED["x"]
 
 
 def edge_taper(y: torch.Tensor, otf: torch.Tensor, width: int) -> torch.Tensor:
