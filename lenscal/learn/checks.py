@@ -1,8 +1,8 @@
 """What the two photo sets must satisfy before learning, and how they are levelled.
 
 The kernels sum to one per channel, so they cannot absorb an exposure or white-balance difference
-between the sets: a per-channel gain (blurry = gain x blur(sharp)) is estimated here from the set
-means and refined in step 2. Everything else here turns a bad shoot into one clear sentence.
+between the sets: a gain (blurry = gain x blur(sharp)) starts from the ratio of the set means
+and is refined per channel in step 2. Everything else here turns a bad shoot into one clear sentence.
 """
 
 from __future__ import annotations
