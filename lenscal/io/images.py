@@ -20,6 +20,7 @@ from lenscal.io.atomic import atomic_path, write_bytes_atomic
 from lenscal.photo import Metadata
 
 MAX_PIXELS = 250_000_000  # refuse absurd declared sizes before allocating memory
+MAX_FILE_BYTES = 2 * 2**30  # the largest RAW/TIFF photos are a few hundred MB
 
 
 def srgb_encode(linear: np.ndarray) -> np.ndarray:
@@ -72,6 +73,8 @@ def _check_file(path: Path) -> None:
         raise UnreadableFileError("permission denied", path, "check the file's permissions") from e
     if size == 0:
         raise UnreadableFileError("empty file (0 bytes)", path, "copy it again from the card")
+    if size > MAX_FILE_BYTES:
+        raise UnreadableFileError(f"file is too large to be a photo ({size / 2**30:.1f} GiB)", path)
 
 
 def _check_layout(shape: tuple, dtype: np.dtype, path: Path) -> None:
