@@ -81,14 +81,21 @@ def learn_profile(sharp_dir: Path, blurry_dir: Path, output: Path, *, settings: 
     )
     profile.save(output)
     psf_png = output.with_name(output.stem + "_psf.png")
-    save_psf_grid(profile.grid(), psf_png, truth=true_profile.grid() if true_profile else None)
+    truth_grid = None
+    if true_profile is not None:  # compared node by node on the learned grid's nodes
+        from lenscal.optics.psf import resample
+
+        truth_grid = resample(true_profile.grid(), grid, grid).numpy().astype(np.float32)
+    save_psf_grid(profile.grid(), psf_png, truth=truth_grid)
     summary = {"profile": str(output), "psf_png": str(psf_png), "noise_sigma": result.sigma,
-               "seconds": time.perf_counter() - start, "photos": {"sharp": len(sharp), "blurry": len(blurry)}}
+               "seconds": time.perf_counter() - start, "photos": {"sharp": len(sharp), "blurry": len(blurry)},
+               "step2_cycles": result.settings.get("step2_cycles"),
+               "resumed_at": result.history.get("resumed_at", [])}
     ba = _before_after(blurry[0], profile, output.with_name(output.stem + "_before_after.png"))
     if ba:
         summary["before_after_png"] = str(ba)
     if true_profile is not None:
-        score = grid_report(profile.grid(), true_profile.grid())
+        score = grid_report(profile.grid(), truth_grid)
         score["sigma_truth"] = true_profile.noise_sigma
         summary["score"] = score
     import shutil

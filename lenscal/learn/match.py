@@ -20,7 +20,7 @@ from torch import nn
 
 from lenscal.learn.flow import cfm_loss
 from lenscal.optics.blur import blur_patches
-from lenscal.optics.psf import bilinear_weights, gaussian, interpolate, node_positions
+from lenscal.optics.psf import bilinear_weights, gaussian, interpolate, resample
 
 
 class PSFGrid(nn.Module):
@@ -44,9 +44,8 @@ class PSFGrid(nn.Module):
 
     def refined(self, rows: int, cols: int) -> "PSFGrid":
         """The same field on a finer grid: the kernels interpolated at the new node positions."""
-        pos = torch.as_tensor(node_positions(rows, cols).reshape(-1, 2), dtype=torch.float32)
         with torch.no_grad():
-            k = self.at(pos).reshape(rows, cols, *self.logits.shape[2:])
+            k = resample(self.kernels().detach().cpu().double(), rows, cols).float()
             new = PSFGrid(rows, cols, k.shape[-1], kernels=k.cpu()).to(self.logits.device)
             new.sigma.copy_(self.sigma)
             new.log_gain.copy_(self.log_gain)

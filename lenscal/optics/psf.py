@@ -64,6 +64,18 @@ def node_positions(rows: int, cols: int) -> np.ndarray:
     return np.stack(np.meshgrid(r, c, indexing="ij"), axis=-1)
 
 
+def resample(grid: Array, rows: int, cols: int) -> torch.Tensor:
+    """The same PSF field on another grid: kernels interpolated at the new nodes' positions.
+
+    Lets a coarse learned grid be compared with (or refined from) a finer one node by node.
+    """
+    g = _t(grid)
+    if tuple(g.shape[:2]) == (rows, cols):
+        return g
+    pos = torch.as_tensor(node_positions(rows, cols).reshape(-1, 2), dtype=g.dtype)
+    return interpolate(g, pos).reshape(rows, cols, *g.shape[2:])
+
+
 def centroid(kernels: Array) -> torch.Tensor:
     """Centre of mass (dy, dx) of each kernel relative to the kernel centre, shape (..., 2)."""
     k = _t(kernels)

@@ -1,0 +1,74 @@
+"""`lenscal learn` end to end on real DNGs: profile, pictures, JSON summary, SIGKILL + --resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from lenscal.profile import LensProfile
+from tests.conftest import REPO, run_cli, tree_hashes
+
+# A tiny run (a couple of minutes of CPU in all): the point here is the command's behaviour, not
+# the accuracy, which tests/learn and bench/bench_learn.py measure. checkpoint_seconds=0 saves
+# after every update so a kill always finds a checkpoint to resume from.
+TINY = ["--grid", "2", "--set", "patch=16", "--set", "channels=[8,16]", "--set", "step1_steps=60",
+        "--set", "step1_batch=8", "--set", "step2_steps=40", "--set", "step2_min_steps=40",
+        "--set", "step2_batch=8", "--set", "coarse=null", "--set", "threads=1",
+        "--set", "checkpoint_seconds=0", "--set", "progress_every=1"]
+
+
+def learn_args(shoot, out):
+    return ["learn", "--sharp", shoot / "sharp", "--blurry", shoot / "blurry", "-o", out, *TINY]
+
+
+def test_learn_writes_profile_pictures_and_summary(small_shoot, tmp_path):
+    before = tree_hashes(small_shoot)
+    out = tmp_path / "lens.json"
+    r = run_cli(*learn_args(small_shoot, out), "--truth", small_shoot / "truth" / "blurry_psf.json", "--json")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    profile = LensProfile.load(out)
+    assert tuple(profile.psf.grid_shape) == (2, 2) and profile.psf.kernel_size == 13
+    assert profile.camera.model == "DC-GX9" and profile.f_number_blurry == 16
+    assert np.allclose(profile.grid().sum((-2, -1)), 1, atol=1e-4)
+    assert (tmp_path / "lens_psf.png").stat().st_size > 1000
+    assert (tmp_path / "lens_before_after.png").stat().st_size > 1000
+    assert 0 < summary["score"]["ncc_mean"] <= 1 and summary["profile"] == str(out)
+    assert not list(tmp_path.glob(".*checkpoint")), "a finished learn removes its checkpoint"
+    assert tree_hashes(small_shoot) == before
+    again = run_cli(*learn_args(small_shoot, out))
+    assert again.returncode != 0 and "--overwrite" in again.stderr and len(again.stderr.strip().splitlines()) == 1
+
+
+def test_learn_killed_midway_resumes_to_the_same_result(small_shoot, tmp_path):
+    """SIGKILL mid-learn, then --resume: the same profile as an uninterrupted run with the seed."""
+    clean = tmp_path / "clean.json"
+    r = run_cli(*learn_args(small_shoot, clean))
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "killed" / "lens.json"
+    out.parent.mkdir()
+    checkpoint = out.parent / ".lens.lenscal-checkpoint" / "learn.pt"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "lenscal", *map(str, learn_args(small_shoot, out))], cwd=REPO,
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and not checkpoint.exists():
+        time.sleep(0.05)
+    time.sleep(1.0)  # let it get some way into the run
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert checkpoint.exists() and not out.exists(), "the kill should land mid-learn"
+    assert not list(out.parent.glob("*.part")) and not list(out.parent.glob("*.tmp*"))
+    r = run_cli(*learn_args(small_shoot, out), "--resume", "--json")
+    assert r.returncode == 0, r.stderr
+    resumed_at = json.loads(r.stdout)["resumed_at"]
+    assert len(resumed_at) == 1 and sum(resumed_at[0]) > 0, "it resumed from the checkpoint, not from scratch"
+    a, b = LensProfile.load(clean), LensProfile.load(out)
+    assert np.allclose(a.grid(), b.grid(), atol=1e-5)
+    assert abs(a.noise_sigma - b.noise_sigma) < 1e-6
