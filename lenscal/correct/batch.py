@@ -24,7 +24,8 @@ import numpy as np
 
 from lenscal.develop import DevelopSettings, load_photo
 from lenscal.errors import EXIT_FAILED, EXIT_OK, LenscalError, ProfileMismatchError
-from lenscal.io.formats import IMAGE_EXTENSIONS, is_photo
+from lenscal.io.formats import IMAGE_EXTENSIONS
+from lenscal.io.shoot import expand_inputs
 from lenscal.profile import LensProfile
 
 Progress = Callable[[str, int, int, dict], None]
@@ -115,21 +116,12 @@ def plan_outputs(sources: list[Path], out_dir: Path | None, options: CorrectOpti
 def expand_photos(inputs: list[str | Path]) -> list[Path]:
     """Folders (not recursive), glob patterns and files -> sorted unique photo paths.
 
-    lenscal's own outputs (``*_corrected.*`` images) are left out, so correcting a folder twice
-    in place does not correct the corrected photos. Explicitly named files are kept as given
-    (a missing one then fails with its reason).
+    lenscal's own outputs (``*_corrected.*`` images) found in folders or globs are left out, so
+    correcting a folder twice in place does not correct the corrected photos. Explicitly named
+    files are kept as given (a missing one then fails with its reason).
     """
-    found: list[Path] = []
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir():
-            found += [q for q in p.iterdir() if q.is_file() and is_photo(q) and not q.name.startswith(".")
-                      and not _is_output(q)]
-        elif any(ch in str(item) for ch in "*?["):
-            found += [q for q in p.parent.glob(p.name) if q.is_file() and is_photo(q) and not _is_output(q)]
-        else:
-            found.append(p)
-    return sorted(dict.fromkeys(found))
+    named = {Path(item) for item in inputs if not Path(item).is_dir() and not any(ch in str(item) for ch in "*?[")}
+    return [p for p in expand_inputs(inputs) if p in named or not _is_output(p)]
 
 
 def _is_output(path: Path) -> bool:
