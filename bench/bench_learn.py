@@ -110,6 +110,7 @@ def main() -> None:
                 "gains_truth": [0.92 * 1.03, 0.92, 0.92 * 0.96], "step2_cycles": result.settings["step2_cycles"],
                 "confidence_mean": float(result.confidence.mean())}
         results["cases"][kind] = case
+        np.savez_compressed(args.out.with_name(args.out.stem + f"_{kind}_grids.npz"), learned=result.grid, truth=truth)
         print(f"{kind}: learn {t_learn / 60:.1f} min | NCC mean {rep['ncc_mean']:.3f} worst {rep['ncc_worst']:.3f} | "
               f"L2 {rep['l2']:.3f} vs best Gaussian {rep['l2_gaussian']:.3f} (ratio {case['l2_over_gaussian']:.2f}) | "
               f"lateral colour error mean {rep['lateral_colour_error_mean']:.2f} max {rep['lateral_colour_error_max']:.2f} px | "

@@ -114,7 +114,8 @@ class _Run:
     # -- data ---------------------------------------------------------------------------------
     def blurry_batch(self, n: int):
         y, pos, _ = patches.sample_blurry(self.blurry, n, self.s.patch, self.gen, self.s.replace_position)
-        return (2 * y * self.scale - 1).to(self.device), pos.to(self.device)
+        z = patches.model_view(y * self.scale, self.s.normalise, self.s.norm_floor * self.s.level, self.s.norm_contrast)
+        return z.to(self.device), pos.to(self.device)
 
     def clean_batch(self, n: int):
         x, pos, c = patches.sample_clean(self.crops, n, self.s.patch, self.k, self.frame, self.gen)
@@ -187,7 +188,7 @@ class _Run:
     def start_matcher(self) -> None:
         s = self.s
         first = s.coarse if s.coarse and tuple(s.coarse) < self.grid_shape else self.grid_shape
-        grid = PSFGrid(*first, self.k, s.init_width, s.sigma_init * self.scale).to(self.device)
+        grid = PSFGrid(*first, self.k, s.init_width, s.sigma_init * self.scale, smooth=s.kernel_smooth).to(self.device)
         self.matcher = Matcher(self.flow.ema, grid, s, self.device)
 
     def run_step2(self) -> None:
@@ -207,7 +208,7 @@ class _Run:
             n = m.step_count
             fine = tuple(m.grid.logits.shape[:2]) == self.grid_shape
             if n % s.check_every == 0:
-                kernels = m.grid.kernels().detach().cpu()
+                kernels = m.estimate()
                 if fine and self.snapshot is not None:
                     change = node_change(kernels, self.snapshot)
                     self.history["step2_change"].append(change)
@@ -225,7 +226,7 @@ class _Run:
 
     def result(self) -> LearnResult:
         m = self.matcher
-        kernels = m.grid.kernels().detach().cpu()
+        kernels = m.estimate()
         rows, cols = self.grid_shape
         stability = (ncc(kernels, self.snapshot).numpy() if self.snapshot is not None
                      and self.snapshot.shape == kernels.shape else np.ones((rows, cols)))

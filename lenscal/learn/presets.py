@@ -21,6 +21,9 @@ class LearnSettings:
     centre_fraction: float = 0.3  # side of the sharp centre crops, as a fraction of each image side
     centre_max: int = 1024  # ... but at most this many px
     level: float = 0.3  # the blurry set's mean is scaled to this before mapping [0,1] -> [-1,1]
+    normalise: bool = False  # flow models see patches divided by their own mean (patches.model_view)
+    norm_floor: float = 0.1  # ... with the mean bounded below by this x level
+    norm_contrast: float = 2.0  # ... and the contrast scaled by this
     # the velocity net
     channels: tuple[int, ...] = (8, 16, 16)
     fourier: int = 16
@@ -39,9 +42,11 @@ class LearnSettings:
     kernel_lr: float = 1e-2
     kernel_lr_halving: int = 600  # cycles per halving of the kernel lr
     kernel_lr_floor: float = 1e-3
+    kernel_smooth: float = 0.6  # px, fixed Gaussian every kernel is convolved with (match.PSFGrid.kernels)
+    kernel_average: float = 0.98  # EMA of the kernels reported and checked for stopping (0 = off)
     sigma_init: float = 0.01
     sigma_lr: float = 2e-4
-    gain_lr: float = 1e-3
+    gain_lr: float = 1e-3  # per-channel gains (they cancel out with normalise=True)
     init_width: float = 1.5  # px, the centred Gaussian every kernel starts as
     coarse: tuple[int, int] | None = (3, 3)  # learn this grid first, then refine to the full grid
     coarse_fraction: float = 0.35  # of step2_steps spent on the coarse grid
@@ -109,6 +114,8 @@ class Paper(LearnSettings):
     kernel_lr: float = 4e-5
     kernel_lr_halving: int = 10**9
     kernel_lr_floor: float = 4e-5
+    kernel_average: float = 0.0
+    kernel_smooth: float = 0.0
     train_real: bool = False
     init_width: float = 3.0
     coarse: tuple[int, int] | None = None
