@@ -42,7 +42,7 @@ class LearnSettings:
     kernel_lr: float = 1e-2
     kernel_lr_halving: int = 600  # cycles per halving of the kernel lr
     kernel_lr_floor: float = 1e-3
-    kernel_smooth: float = 0.6  # px, fixed Gaussian every kernel is convolved with (match.PSFGrid.kernels)
+    kernel_smooth: float = 0.8  # px, fixed Gaussian every kernel is convolved with (match.PSFGrid.kernels)
     kernel_average: float = 0.98  # EMA of the kernels reported and checked for stopping (0 = off)
     sigma_init: float = 0.01
     sigma_lr: float = 2e-4

@@ -37,3 +37,17 @@ def test_colour_prior_allows_radial_lateral_colour_but_not_a_common_shift():
     common = torch.stack([torch.stack([node(0.8), node(0.8)])])  # R right everywhere
     assert colour_offset_penalty(radial) < 1e-6
     assert colour_offset_penalty(common) > 0.5
+
+
+def test_smoothed_kernels_stay_normalised_and_lose_single_pixel_spikes():
+    """A delta logit (the spike Adam grew) comes out as a ~0.8 px Gaussian, not a spike; a
+    refined grid keeps the smoothing without applying it twice."""
+    g = PSFGrid(2, 2, 13, smooth=0.8)
+    with torch.no_grad():
+        g.logits.fill_(-30.0)
+        g.logits[..., 6, 6] = 0.0
+    k = g.kernels()
+    assert torch.allclose(k.sum((-2, -1)), torch.ones(2, 2, 3)) and k.min() >= 0
+    assert torch.allclose(k, gaussian(0.8, 13).float().expand_as(k), atol=2e-3)
+    assert k.max() < 0.3  # the raw kernel's peak is 1
+    assert torch.allclose(g.refined(3, 3).kernels()[0, 0], k[0, 0], atol=1e-5)
