@@ -37,7 +37,7 @@ def run_demo(output: Path, *, photos: Path | None = None, extreme: str = "stoppe
     paths = sorted(p for p in scenes.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".tif", ".tiff"))
     n_test = 2
     n_each = max(2, (len(paths) - n_test) // 2)
-    plan = ShootPlan(extreme=extreme, n_sharp=n_each, n_blurry=n_each, n_test=n_test, seed=seed)
+    plan = ShootPlan(extreme=extreme, n_sharp=n_each, n_blurry=n_each, n_test=n_test, seed=seed, interleave=True)
     simulate_shoot(paths, shoot, plan, progress)
     profile_path = output / "lens_profile.json"
     summary = learn_profile(shoot / "sharp", shoot / "blurry", profile_path, settings=DevelopSettings(),

@@ -177,6 +177,7 @@ class ShootPlan:
     n_sharp: int = 6
     n_blurry: int = 6
     n_test: int = 2
+    interleave: bool = False  # alternate the photos between the sharp and blurry sets (see simulate_shoot)
     megapixels: float | None = None
     seed: int = 0
     iso: float = 200.0
@@ -199,6 +200,12 @@ def simulate_shoot(photos: list[Path], out: Path, plan: ShootPlan = ShootPlan(),
 
         raise ShootError(f"need {need} photos to simulate this shoot, found {len(photos)}",
                          hint="add photos or lower --sharp/--blurry/--test counts")
+    if plan.interleave:
+        # Sorted collections group similar scenes (Kodak's numbering does): alternating them gives
+        # both sets the same mix of scenes, as the shooting guide asks of a photographer; the
+        # method compares the sets' patch statistics, so a smoother blurry set reads as more blur.
+        pool = photos[:plan.n_sharp + plan.n_blurry]
+        photos = pool[0::2] + pool[1::2] + photos[len(pool):]
     rng = np.random.default_rng(plan.seed)
     sensor = Sensor()
     f_extreme = EXTREMES[plan.extreme]

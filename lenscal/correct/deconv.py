@@ -53,10 +53,12 @@ class SolverOptions:
     tile: int | None = None  # tile core in px; None = about half a grid cell, 64..256
     overlap: int = 32  # width of the raised-cosine blend between neighbouring tiles (px)
     margin: int = 16  # context beyond the blend, discarded (absorbs the FFT wrap-around)
-    # prior weight mu = weight * sigma^2 ... Tuned on developed DNGs of the simulated lens (bench/):
-    # demosaicing correlates noise, so its per-pixel sigma understates the noise the solver sees;
-    # white (undemosaiced) noise is best served by about 12.
-    weight: float = 20.0
+    # prior weight mu = weight * sigma^2, sigma measured on the photo itself (estimate_noise).
+    # Tuned with the TRUE grid on the demo's developed DNGs (weight 20 -> +0.83 dB, 90 -> +2.37,
+    # 180 -> +2.50, 350 -> +2.33): demosaicing correlates noise, so the per-pixel estimate of a
+    # developed photo is about half the raw noise the solver has to hold back. White
+    # (undemosaiced) noise, which the estimate measures exactly, is best served by about 12.
+    weight: float = 180.0
     exponent: float = 0.8  # ... on |grad x|^exponent (1 = total variation)
     group: bool = True  # shrink gradients jointly over x/y and R, G, B (vectorial TV)
     taper: bool = False  # edge-taper tiles before the FFT (one more FFT pair; no gain measured)
@@ -65,8 +67,10 @@ class SolverOptions:
     threshold_start: float = 0.05  # first shrinkage threshold mu / rho (gradient units) ...
     rho_growth: float = 3.0  # ... then rho grows geometrically (K&F use 2*sqrt(2))
     wiener_nsr: float | None = None  # Wiener noise-to-signal ratio; None = from sigma
-    min_sigma: float = 1e-3  # a floor on the noise level (a profile may claim 0)
-    estimate_noise: bool = True  # use max(profile sigma, the photo's own measured noise)
+    min_sigma: float = 1e-3  # a floor on the noise level
+    # Noise is a property of each photo (its ISO, its exposure), not of the lens: measure it on
+    # the photo; the profile's sigma (the calibration shoot's) is used only when this is off.
+    estimate_noise: bool = True
     saturation: float = 0.99  # pixels at or above this (any channel) are clipped highlights
     batch_pixels: int = 6_000_000  # tile pixels x channels solved per batch (memory bound)
 
@@ -318,7 +322,7 @@ def deconvolve(image: np.ndarray, grid: np.ndarray, noise_sigma: float, *, stren
         return image.copy()
     height, width = image.shape[:2]
     rows, cols, _, k, _ = grid.shape
-    sigma = max(float(noise_sigma), opts.min_sigma, estimate_noise(image) if opts.estimate_noise else 0.0)
+    sigma = max(estimate_noise(image) if opts.estimate_noise else float(noise_sigma), opts.min_sigma)
     tile = opts.tile or auto_tile(height, width, rows, cols)
     ax_r = cut_axis(height, tile, opts.overlap, opts.margin)
     ax_c = cut_axis(width, tile, opts.overlap, opts.margin)
