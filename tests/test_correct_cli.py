@@ -101,8 +101,11 @@ def test_batch_killed_midway_resumes_to_the_same_result(many_tests, tmp_path):
     summary = json.loads(r.stdout)
     assert summary["skipped"] == len(finished) and summary["done"] == len(dngs) - len(finished)
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in (tmp_path / "clean").iterdir())
+    # the same pixels up to one 16-bit step: multi-threaded FFT libraries (MKL) do not promise
+    # bit-identical sums from run to run, which once flipped the rounding of a few pixels
     for p in (tmp_path / "clean").iterdir():
-        assert np.array_equal(read_image(p)[0], read_image(out / p.name)[0]), p.name
+        a, b = read_image(p)[0], read_image(out / p.name)[0]
+        assert a.shape == b.shape and np.abs(a - b).max() <= 1.5 / 65535, p.name
 
 
 def test_failed_photo_does_not_stop_the_batch(many_tests, tmp_path):
