@@ -105,7 +105,7 @@ def test_batch_killed_midway_resumes_to_the_same_result(many_tests, tmp_path):
     # bit-identical sums from run to run, which once flipped the rounding of a few pixels
     for p in (tmp_path / "clean").iterdir():
         a, b = read_image(p)[0], read_image(out / p.name)[0]
-        assert a.shape == b.shape and np.abs(a - b).max() <= 1.5 / 65535, p.name
+        assert a.shape == b.shape and np.abs(a - b).max() <= 2.5 / 65535, p.name  # one sRGB step, at most 2.3/65535 in linear
 
 
 def test_failed_photo_does_not_stop_the_batch(many_tests, tmp_path):
