@@ -45,3 +45,24 @@ def test_gain_between_sets_is_estimated_from_means(sets):
     sharp, blurry = sets
     ratio = checks.channel_means(blurry) / checks.channel_means(sharp)
     assert ratio.shape == (3,) and np.all(ratio > 0)
+
+
+def test_noise_does_not_make_a_blurry_set_look_sharper():
+    """f/16 photos often need a higher ISO: a blurred but noisy set must still score below a clean
+    sharp one (noise is white, so it lifts the finest band most; its share is subtracted)."""
+    import cv2
+    from scipy.ndimage import gaussian_filter
+
+    from lenscal.learn.checks import check_sharper, fine_detail
+    from tests.conftest import EXAMPLES
+
+    rng = np.random.default_rng(0)
+    scenes = [(cv2.imread(str(p))[:, :, ::-1] / 255.0) ** 2.2 for p in sorted(EXAMPLES.glob("*.png"))[:4]]
+    sharp = [s.astype(np.float32) for s in scenes[:2]]
+    blurry = [(gaussian_filter(s, (1.3, 1.3, 0)) + rng.normal(0, 0.02, s.shape)).astype(np.float32) for s in scenes[2:]]
+    s, b = check_sharper(sharp, blurry)
+    assert s > b
+    for scene in scenes:
+        clean = gaussian_filter(scene, (1.3, 1.3, 0))
+        noisy = clean + rng.normal(0, 0.02, scene.shape)
+        assert fine_detail(noisy) < fine_detail(scene), "noise must not read as detail"
