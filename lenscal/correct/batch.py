@@ -120,8 +120,7 @@ def expand_photos(inputs: list[str | Path]) -> list[Path]:
     correcting a folder twice in place does not correct the corrected photos. Explicitly named
     files are kept as given (a missing one then fails with its reason).
     """
-    named = {Path(item) for item in inputs if not Path(item).is_dir() and not any(ch in str(item) for ch in "*?[")}
-    return [p for p in expand_inputs(inputs) if p in named or not _is_output(p)]
+    return expand_inputs(inputs, skip=_is_output)
 
 
 def _is_output(path: Path) -> bool:

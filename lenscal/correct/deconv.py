@@ -40,6 +40,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from lenscal.noise import highpass, robust_sigma
 from lenscal.optics.psf import interpolate
 
 Progress = Callable[[str, int, int, dict], None]
@@ -272,15 +273,12 @@ def estimate_noise(image: np.ndarray, max_rows: int = 1024) -> float:
     if not bands:
         return 0.0
     x = np.concatenate(bands[: max_rows // 3 + 1], axis=0) if step > 1 else image
-    lap = np.stack([cv2.filter2D(x[..., c], -1, _IMMERKAER, borderType=cv2.BORDER_REFLECT) for c in range(3)], -1)
+    lap = np.stack([highpass(x[..., c]) for c in range(3)], -1)
     lap = lap[1:-1, 1:-1] if step == 1 else lap[1::3][:, 1:-1]  # centre rows of each band only
     ok = (x[1:-1, 1:-1] < 0.98).all(axis=2) if step == 1 else (x[1::3][:, 1:-1] < 0.98).all(axis=2)
     if ok.sum() < 100:
         return 0.0
-    return float(1.4826 * np.median([np.median(np.abs(lap[..., c][ok])) for c in range(3)]) / 6.0)
-
-
-_IMMERKAER = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
+    return float(np.median([robust_sigma(lap[..., c][ok]) for c in range(3)]))
 
 
 # -- clipped highlights ------------------------------------------------------------------------

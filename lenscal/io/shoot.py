@@ -10,6 +10,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from lenscal.errors import LenscalError, ShootError
 from lenscal.io.formats import PHOTO_EXTENSIONS, is_photo
@@ -31,22 +32,24 @@ class Shoot:
         return len(self.paths)
 
 
-def expand_inputs(inputs: list[str | Path]) -> list[Path]:
-    """Folders (their photos, not recursive), glob patterns and files -> sorted unique photo paths."""
+def expand_inputs(inputs: list[str | Path], skip: Callable[[Path], bool] | None = None) -> list[Path]:
+    """Folders (their photos, not recursive), glob patterns and files -> sorted unique photo paths.
+
+    ``skip`` leaves out what folders and globs find (e.g. lenscal's own outputs); a file named
+    explicitly is always kept, so a missing or odd one fails later with its reason.
+    """
     out: list[Path] = []
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            out += [q for q in p.iterdir() if q.is_file() and is_photo(q) and not q.name.startswith(".")]
+            found = [q for q in p.iterdir() if q.is_file() and is_photo(q) and not q.name.startswith(".")]
         elif any(ch in str(item) for ch in "*?["):
-            parent = Path(str(item)).parent
-            out += [q for q in parent.glob(Path(str(item)).name) if q.is_file() and is_photo(q)]
+            found = [q for q in p.parent.glob(p.name) if q.is_file() and is_photo(q)]
         else:
             out.append(p)
-    seen: dict[Path, None] = {}
-    for p in sorted(out):
-        seen.setdefault(p, None)
-    return list(seen)
+            continue
+        out += [q for q in found if skip is None or not skip(q)]
+    return sorted(dict.fromkeys(out))
 
 
 def _ev(m: Metadata) -> float | None:

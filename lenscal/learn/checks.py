@@ -11,6 +11,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 
 from lenscal.errors import ShootError
+from lenscal.noise import highpass, robust_sigma
 
 
 def validate(sharp: list[np.ndarray], blurry: list[np.ndarray], minimum_side: int) -> tuple[int, int]:
@@ -45,9 +46,6 @@ def _luma_crop(img: np.ndarray, side: int) -> np.ndarray:
     return np.sqrt(np.clip(crop @ np.array([0.25, 0.5, 0.25]), 0, None))  # a tone curve: fair to shadows
 
 
-_IMMERKAER = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float64)
-
-
 def _band_noise_gains() -> tuple[float, float]:
     """Energy that unit white noise leaves in the two bands of :func:`fine_detail`."""
     impulse = np.zeros((33, 33))
@@ -57,16 +55,6 @@ def _band_noise_gains() -> tuple[float, float]:
 
 
 _NOISE_GAINS = _band_noise_gains()
-
-
-def noise_variance(y: np.ndarray) -> float:
-    """White-noise variance of an image, robustly (Immerkaer's mask, median absolute deviation):
-    edges and texture are sparse in this band, noise is everywhere."""
-    from scipy.ndimage import convolve
-
-    d = convolve(y, _IMMERKAER, mode="reflect")[1:-1, 1:-1]
-    sigma = 1.4826 * float(np.median(np.abs(d - np.median(d)))) / 6.0
-    return sigma**2
 
 
 def fine_detail(img: np.ndarray, side: int = 512) -> float:
@@ -84,7 +72,7 @@ def fine_detail(img: np.ndarray, side: int = 512) -> float:
     lit = g2 > np.sqrt(0.02)
     if lit.mean() < 0.1:
         lit = np.ones_like(lit)
-    var = noise_variance(y)
+    var = robust_sigma(highpass(y)[1:-1, 1:-1]) ** 2
     fine = max(float(np.mean((y - g1)[lit] ** 2)) - var * _NOISE_GAINS[0], 0.0)
     coarse = max(float(np.mean((g1 - g2)[lit] ** 2)) - var * _NOISE_GAINS[1], 1e-20)
     return fine / coarse

@@ -162,10 +162,6 @@ class Matcher:
         self.average: torch.Tensor | None = None
         self.coverage = torch.zeros(grid.logits.shape[0] * grid.logits.shape[1], dtype=torch.float64)
 
-    def view(self, y: torch.Tensor) -> torch.Tensor:
-        s = self.settings
-        return model_view(y, s.normalise, s.norm_floor * s.level, s.norm_contrast)
-
     def kernel_lr(self) -> float:
         s = self.settings
         return max(s.kernel_lr * 0.5 ** (self.stage_step / s.kernel_lr_halving), s.kernel_lr_floor)
@@ -178,7 +174,7 @@ class Matcher:
         p = x.shape[-1] - self.grid.logits.shape[-1] + 1
         with torch.no_grad():
             y, _ = self.grid(x, centres, self._noise((x.shape[0], 3, p, p), gen))
-        loss = cfm_loss(self.aux, self.view(y), pos, gen)
+        loss = cfm_loss(self.aux, model_view(y), pos, gen)
         self.opt_aux.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_aux.step()
@@ -200,7 +196,7 @@ class Matcher:
         n = x.shape[0]
         p = x.shape[-1] - self.grid.logits.shape[-1] + 1
         y, k = self.grid(x, centres, self._noise((n, 3, p, p), gen))
-        y1c = self.view(y)
+        y1c = model_view(y)
         eps = self._noise(y1c.shape, gen)
         t = (s.t_min + (1 - s.t_min) * torch.rand(n, generator=gen)).to(self.device)
         tt = t[:, None, None, None]

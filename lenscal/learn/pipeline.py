@@ -114,8 +114,7 @@ class _Run:
     # -- data ---------------------------------------------------------------------------------
     def blurry_batch(self, n: int):
         y, pos, _ = patches.sample_blurry(self.blurry, n, self.s.patch, self.gen, self.s.replace_position)
-        z = patches.model_view(y * self.scale, self.s.normalise, self.s.norm_floor * self.s.level, self.s.norm_contrast)
-        return z.to(self.device), pos.to(self.device)
+        return patches.model_view(y * self.scale).to(self.device), pos.to(self.device)
 
     def clean_batch(self, n: int):
         x, pos, c = patches.sample_clean(self.crops, n, self.s.patch, self.k, self.frame, self.gen)

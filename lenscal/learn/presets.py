@@ -21,9 +21,6 @@ class LearnSettings:
     centre_fraction: float = 0.3  # side of the sharp centre crops, as a fraction of each image side
     centre_max: int = 1024  # ... but at most this many px
     level: float = 0.3  # the blurry set's mean is scaled to this before mapping [0,1] -> [-1,1]
-    normalise: bool = False  # flow models see patches divided by their own mean (patches.model_view)
-    norm_floor: float = 0.1  # ... with the mean bounded below by this x level
-    norm_contrast: float = 2.0  # ... and the contrast scaled by this
     # the velocity net
     channels: tuple[int, ...] = (8, 16, 16)
     fourier: int = 16
@@ -46,7 +43,7 @@ class LearnSettings:
     kernel_average: float = 0.98  # EMA of the kernels reported and checked for stopping (0 = off)
     sigma_init: float = 0.01
     sigma_lr: float = 2e-4
-    gain_lr: float = 1e-3  # per-channel gains (they cancel out with normalise=True)
+    gain_lr: float = 1e-3
     init_width: float = 1.5  # px, the centred Gaussian every kernel starts as
     coarse: tuple[int, int] | None = (3, 3)  # learn this grid first, then refine to the full grid
     coarse_fraction: float = 0.35  # of step2_steps spent on the coarse grid
