@@ -23,7 +23,7 @@ highlights: pixels at or above ``saturation`` in any channel are not what the le
 truth was brighter), so the correction is faded out around them instead of ringing.
 
 Speed (2 CPU cores, 24 MP, about 5 s): the solver is memory-bandwidth bound. Tiles are solved
-eight at a time (their buffers stay in cache; 24 at once was 1.5x slower), window sizes are
+four at a time (their buffers stay in cache; 24 at once was 1.5x slower), window sizes are
 FFT-friendly (2^a 3^b 5^c), the shrinkage and the x-step work in place, and 3 HQS iterations are
 used. ``torch.compile`` fused the two a little better but cost 3-6 s of start-up in every process,
 more than it saved on one photo.
@@ -78,7 +78,7 @@ class SolverOptions:
     # the photo; the profile's sigma (the calibration shoot's) is used only when this is off.
     estimate_noise: bool = True
     saturation: float = 0.99  # pixels at or above this (any channel) are clipped highlights
-    batch_pixels: int = 2_500_000  # tile pixels x channels per batch: ~8 tiles of 288 px stay in cache
+    batch_pixels: int = 1_200_000  # tile pixels x channels per batch: 4 tiles of 288 px stay in cache
 
     @classmethod
     def from_kwargs(cls, **kwargs) -> "SolverOptions":
@@ -279,8 +279,8 @@ def estimate_noise(image: np.ndarray, max_rows: int = 384) -> float:
 
 # -- clipped highlights ------------------------------------------------------------------------
 def channel_max(image: np.ndarray) -> np.ndarray:
-    """max over R, G, B of an (H, W, 3) image (3-4x quicker than ``.any``/``.max`` on the last axis)."""
-    return np.maximum(np.maximum(image[..., 0], image[..., 1]), image[..., 2])
+    """max over R, G, B of an (H, W, 3) image (torch: 0.12 s on 24 MP, numpy 0.5-1.3 s)."""
+    return torch.from_numpy(np.asarray(image, np.float32)).amax(-1).numpy()
 
 
 def highlight_guard(image: np.ndarray, saturation: float, kernel_size: int) -> np.ndarray | None:
@@ -340,7 +340,7 @@ def deconvolve(image: np.ndarray, grid: np.ndarray, noise_sigma: float, *, stren
     dev = torch.device(device)
     grid_t = torch.as_tensor(np.asarray(grid, np.float32), device=dev)
     # channels first: every tile window is then three contiguous-row slices
-    planes = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
+    planes = torch.from_numpy(image).permute(2, 0, 1).contiguous()
     out = torch.zeros(3, height, width)
     per_tile = 3 * ax_r.window * ax_c.window
     batch = max(1, min(n_r * n_c, opts.batch_pixels // per_tile))
@@ -364,7 +364,7 @@ def deconvolve(image: np.ndarray, grid: np.ndarray, noise_sigma: float, *, stren
         if progress:
             progress("deconvolving", b0 + len(todo), len(order), {})
     del planes, tiles
-    out = np.ascontiguousarray(out.numpy().transpose(1, 2, 0))
+    out = out.permute(1, 2, 0).contiguous().numpy()
     guard = highlight_guard(image, opts.saturation, k)
     if strength != 1.0:
         out = image + np.float32(strength) * (out - image)
