@@ -155,7 +155,7 @@ def quality(scenes: list[Path], extremes: list[str], n_test: int, learned: Path 
     from lenscal.io.images import read_image
     from lenscal.optics.psf import grid_report
     from lenscal.profile import LensProfile
-    from lenscal.simulate import ShootPlan, lens_psf_grid, simulate_shoot
+    from lenscal.simulate import EXTREMES, ShootPlan, lens_psf_grid, simulate_shoot
 
     results: dict = {}
     for extreme in extremes:
@@ -169,8 +169,8 @@ def quality(scenes: list[Path], extremes: list[str], n_test: int, learned: Path 
             gains_wb = 1.0 / np.asarray(summary["sensor"]["response"])
             sigma = summary["noise_rms"]["test"] * float(np.sqrt(np.mean(gains_wb**2)))
             grids = {"true": (true, sigma), "perturbed": (perturb(true), sigma)}
-            if learned is not None:
-                prof = LensProfile.load(learned)
+            prof = LensProfile.load(learned) if learned is not None else None
+            if prof is not None and prof.f_number_blurry in (None, EXTREMES[extreme]):  # its own lens state only
                 grids["learned"] = (prof.grid(), prof.noise_sigma)
             photos = []
             for dng in sorted((tmp / "test").glob("*.dng")):
@@ -213,7 +213,7 @@ def quality(scenes: list[Path], extremes: list[str], n_test: int, learned: Path 
                 "perturbed_vs_true_gain": round(float(np.mean(gains["perturbed"]) / np.mean(gains["true"])), 3),
                 "ours_seconds_per_mp": round(t_ours / (len(photos) * height * width / 1e6), 2),
             }
-            if learned is not None:
+            if "learned" in grids:
                 entry["learned_vs_true_gain"] = round(float(np.mean(gains["learned"]) / np.mean(gains["true"])), 3)
             results[extreme] = entry
     return results

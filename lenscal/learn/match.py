@@ -22,16 +22,26 @@ from torch import nn
 from lenscal.learn.flow import cfm_loss
 from lenscal.learn.patches import model_view
 from lenscal.optics.blur import blur_patches
-from lenscal.optics.psf import bilinear_weights, gaussian, interpolate, resample
+from lenscal.optics.psf import bilinear_weights, gaussian, interpolate, node_positions, resample
 
 
 class PSFGrid(nn.Module):
-    """Kernel logits (R, C, 3, K, K), noise sigma and per-channel log-gain."""
+    """Kernel logits (R, C, 3, K, K), noise sigma, per-channel log-gain and, with ``frame`` given,
+    a radial lateral-colour shift of R and B (see :meth:`lateral_shifts`)."""
 
     def __init__(self, rows: int, cols: int, size: int, width: float = 1.5, sigma: float = 0.01,
-                 kernels: torch.Tensor | None = None, smooth: float = 0.0):
+                 kernels: torch.Tensor | None = None, smooth: float = 0.0,
+                 frame: tuple[int, int] | None = None):
         super().__init__()
         self.smooth = float(smooth)
+        self.frame = tuple(frame) if frame else None
+        if self.frame:
+            # (R, B) x (linear, cubic) coefficients, px at the corner; G is the reference
+            self.lateral = nn.Parameter(torch.zeros(2, 2))
+            h, w = self.frame
+            pos = torch.as_tensor(node_positions(rows, cols), dtype=torch.float32)
+            half = torch.tensor([(h - 1) / 2, (w - 1) / 2])
+            self.register_buffer("radial", (pos - 0.5) * 2 * half / half.norm())  # corner: |q| = 1
         if self.smooth > 0:
             self.register_buffer("smoother", gaussian(self.smooth, 2 * math.ceil(2.5 * self.smooth) + 1).float())
         if kernels is None:
@@ -54,13 +64,38 @@ class PSFGrid(nn.Module):
         little mass pushed past the window edge).
         """
         k = self.raw_kernels()
-        if self.smooth <= 0:
-            return k
-        shape = k.shape
-        g = self.smoother
-        flat = torch.nn.functional.conv2d(k.reshape(-1, 1, *shape[-2:]), g[None, None], padding=g.shape[-1] // 2)
-        flat = flat / flat.sum((-2, -1), keepdim=True)
-        return flat.reshape(shape)
+        if self.smooth > 0:
+            shape = k.shape
+            g = self.smoother
+            flat = torch.nn.functional.conv2d(k.reshape(-1, 1, *shape[-2:]), g[None, None], padding=g.shape[-1] // 2)
+            k = (flat / flat.sum((-2, -1), keepdim=True)).reshape(shape)
+        if self.frame:
+            k = self._shift_rb(k)
+        return k
+
+    def lateral_shifts(self) -> torch.Tensor:
+        """(rows, cols, 2, 2): the (dy, dx) shift of R and B at every node, px.
+
+        Lateral colour is a difference of magnification between wavelengths: a radial shift
+        (a + b r^2) * q of R and B against G at the normalised position q (lensfun's TCA model
+        is the same polynomial). Per-pixel logits learned it poorly (a 1 px move has to carry
+        mass across several logits, and each node sees few patches); four numbers fitted over
+        every patch of the frame learn it quickly. The logits stay free for what is not radial.
+        """
+        q = self.radial  # (rows, cols, 2)
+        r2 = q.square().sum(-1, keepdim=True)[..., None, :]  # (rows, cols, 1, 1)
+        coef = self.lateral[:, 0, None] + self.lateral[:, 1, None] * r2  # (rows, cols, 2, 1)
+        return coef * q[..., None, :]
+
+    def _shift_rb(self, k: torch.Tensor) -> torch.Tensor:
+        """Fourier-shift R and B by :meth:`lateral_shifts`, clip the ringing, renormalise."""
+        d = self.lateral_shifts()
+        size = k.shape[-1]
+        f = torch.fft.fftfreq(size, device=k.device)
+        phase = torch.exp(-2j * math.pi * (f[:, None] * d[..., 0, None, None] + f[None, :] * d[..., 1, None, None]))
+        rb = torch.fft.ifft2(torch.fft.fft2(k[:, :, 0::2]) * phase).real.clamp_min(0)
+        rb = rb / rb.sum((-2, -1), keepdim=True).clamp_min(1e-12)
+        return torch.stack([rb[:, :, 0], k[:, :, 1], rb[:, :, 1]], dim=2)
 
     def at(self, centres: torch.Tensor) -> torch.Tensor:
         return interpolate(self.kernels(), centres.to(self.logits.device))
@@ -69,9 +104,12 @@ class PSFGrid(nn.Module):
         """The same field on a finer grid: the kernels interpolated at the new node positions."""
         with torch.no_grad():
             k = resample(self.raw_kernels().detach().cpu().double(), rows, cols).float()
-            new = PSFGrid(rows, cols, k.shape[-1], kernels=k.cpu(), smooth=self.smooth).to(self.logits.device)
+            new = PSFGrid(rows, cols, k.shape[-1], kernels=k.cpu(), smooth=self.smooth,
+                          frame=self.frame).to(self.logits.device)
             new.sigma.copy_(self.sigma)
             new.log_gain.copy_(self.log_gain)
+            if self.frame:
+                new.lateral.copy_(self.lateral)
         return new
 
     def forward(self, x: torch.Tensor, centres: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -153,11 +191,14 @@ class Matcher:
     def set_grid(self, grid: PSFGrid) -> None:
         s = self.settings
         self.grid = grid
-        self.opt_kernel = torch.optim.Adam([
+        groups = [
             {"params": [grid.logits], "lr": s.kernel_lr},
             {"params": [grid.sigma], "lr": s.sigma_lr},
             {"params": [grid.log_gain], "lr": s.gain_lr},
-        ], betas=(0.9, 0.99))
+        ]
+        if grid.frame:
+            groups.append({"params": [grid.lateral], "lr": s.lateral_lr})
+        self.opt_kernel = torch.optim.Adam(groups, betas=(0.9, 0.99))
         self.stage_step = 0
         self.average: torch.Tensor | None = None
         self.coverage = torch.zeros(grid.logits.shape[0] * grid.logits.shape[1], dtype=torch.float64)
@@ -243,7 +284,7 @@ class Matcher:
     def load_state_dict(self, state: dict) -> None:
         rows, cols = state["grid_shape"]
         size = self.grid.logits.shape[-1]
-        grid = PSFGrid(rows, cols, size, smooth=self.settings.kernel_smooth).to(self.device)
+        grid = PSFGrid(rows, cols, size, smooth=self.settings.kernel_smooth, frame=self.grid.frame).to(self.device)
         grid.load_state_dict(state["grid"])
         self.set_grid(grid)
         self.real.load_state_dict(state["real"])

@@ -187,7 +187,8 @@ class _Run:
     def start_matcher(self) -> None:
         s = self.s
         first = s.coarse if s.coarse and tuple(s.coarse) < self.grid_shape else self.grid_shape
-        grid = PSFGrid(*first, self.k, s.init_width, s.sigma_init * self.scale, smooth=s.kernel_smooth).to(self.device)
+        grid = PSFGrid(*first, self.k, s.init_width, s.sigma_init * self.scale, smooth=s.kernel_smooth,
+                       frame=self.frame if s.lateral_lr > 0 else None).to(self.device)
         self.matcher = Matcher(self.flow.ema, grid, s, self.device)
 
     def run_step2(self) -> None:

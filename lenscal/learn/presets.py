@@ -51,6 +51,7 @@ class LearnSettings:
     spread_weight: float = 0.1
     smooth_weight: float = 0.0
     colour_weight: float = 1.0  # pins the frame-average lateral colour to 0 (match.colour_offset_penalty)
+    lateral_lr: float = 3e-3  # radial lateral colour of R and B (match.PSFGrid.lateral_shifts); 0 = off
     t_min: float = 0.5  # step-2 time sampled in U(t_min, 1): away from pure noise, where blur shows
     check_every: int = 100  # cycles between grid snapshots for the stopping rule
     stop_change: float = 1e-3  # stop when 1 - min node NCC between snapshots stays below this ...
@@ -117,6 +118,7 @@ class Paper(LearnSettings):
     coarse: tuple[int, int] | None = None
     t_min: float = 0.0
     colour_weight: float = 0.0
+    lateral_lr: float = 0.0
     checkpoint_seconds: float = 600.0
 
 
