@@ -54,7 +54,7 @@ class SolverOptions:
 
     method: str = "hqs"  # hqs (sparse gradient prior) | wiener (classical baseline)
     tile: int | None = None  # tile core in px; None = about half a grid cell, 64..256
-    # blend and margin: 32/16 px measured no better than 16/8 (+-0.005 dB) at 1.5x the pixels
+    # blend and margin: 32/16 px measured no better than 16/8 (+-0.005 dB) at 1.2x the pixels
     overlap: int = 16  # width of the raised-cosine blend between neighbouring tiles (px)
     margin: int = 8  # context beyond the blend, discarded (absorbs the FFT wrap-around)
     # prior weight mu = weight * sigma^2, sigma measured on the photo itself (estimate_noise).
