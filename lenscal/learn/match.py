@@ -250,8 +250,9 @@ class Matcher:
         if s.smooth_weight > 0 or s.colour_weight > 0:
             kernels = self.grid.kernels()
             loss = loss + s.smooth_weight * smooth_penalty(kernels) + s.colour_weight * colour_offset_penalty(kernels)
-        for group in self.opt_kernel.param_groups[:1]:
-            group["lr"] = self.kernel_lr()
+        self.opt_kernel.param_groups[0]["lr"] = self.kernel_lr()
+        if self.grid.frame:  # the lateral-colour shifts decay with the kernels (at 3x the rate they walked 5x too far)
+            self.opt_kernel.param_groups[3]["lr"] = s.lateral_lr * self.kernel_lr() / s.kernel_lr
         self.opt_kernel.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_kernel.step()
