@@ -191,3 +191,31 @@ def test_noise_estimate_measures_noise_not_texture():
     assert abs(estimate_noise(tall) - 0.02) < 0.002
     clean, _ = observe(dead_leaves(), lens_grid("stopped"), noise=False)
     assert estimate_noise(clean) < 0.002  # blurred texture is not mistaken for noise
+
+
+def test_fft_helpers_window_sizes_otf_and_reflected_windows():
+    """Window sizes have only 2, 3, 5 as factors; the OTF is a true (not flipped, not shifted)
+    circular convolution; a window off the image edge reads the mirror image."""
+    import torch
+    from scipy.ndimage import convolve
+
+    from lenscal.correct.deconv import _window, fast_size, psf2otf
+
+    for n in (2, 31, 97, 257, 289, 1000):
+        m = fast_size(n)
+        assert m >= n and m % 2 == 0 and m < 1.25 * n + 4
+        for p in (2, 3, 5):
+            while m % p == 0:
+                m //= p
+        assert m == 1
+    rng = np.random.default_rng(0)
+    x = rng.random((24, 30)).astype(np.float32)
+    k = rng.random((5, 5)).astype(np.float32)
+    k[0, 4] = 3.0  # asymmetric: a flip or an off-by-one shift would show
+    got = torch.fft.irfft2(torch.fft.rfft2(torch.from_numpy(x)) * psf2otf(torch.from_numpy(k), x.shape), s=x.shape)
+    np.testing.assert_allclose(got.numpy(), convolve(x, k, mode="wrap"), atol=1e-4)
+    planes = torch.from_numpy(rng.random((3, 20, 16)).astype(np.float32))
+    padded = np.pad(planes.numpy(), ((0, 0), (5, 5), (5, 5)), mode="reflect")
+    for r0, c0 in ((-5, -5), (3, 2), (10, 7)):
+        np.testing.assert_array_equal(_window(planes, r0, c0, 12, 14).numpy(),
+                                      padded[:, r0 + 5:r0 + 17, c0 + 5:c0 + 19])

@@ -51,3 +51,26 @@ def test_smoothed_kernels_stay_normalised_and_lose_single_pixel_spikes():
     assert torch.allclose(k, gaussian(0.8, 13).float().expand_as(k), atol=2e-3)
     assert k.max() < 0.3  # the raw kernel's peak is 1
     assert torch.allclose(g.refined(3, 3).kernels()[0, 0], k[0, 0], atol=1e-5)
+
+
+def test_radial_lateral_colour_shifts_r_and_b_outwards_and_keeps_kernels_valid():
+    """The four lateral-colour numbers move R and B radially by (a + b r^2) q px, G stays put,
+    and the kernels stay non-negative and normalised (Fourier shift ringing is clipped)."""
+    from lenscal.optics.psf import centroid
+
+    grid = PSFGrid(5, 7, 13, width=1.0, smooth=0.8, frame=(400, 600))
+    with torch.no_grad():
+        grid.lateral.copy_(torch.tensor([[0.3, 0.5], [-0.3, -0.5]]))  # R out, B in: 0.8 px at corners
+    k = grid.kernels()
+    assert (k >= 0).all() and torch.allclose(k.sum((-2, -1)), torch.ones(5, 7, 3), atol=1e-5)
+    c = centroid(k.double())  # (5, 7, 3, 2)
+    shifts = grid.lateral_shifts().double()  # (5, 7, 2, 2)
+    torch.testing.assert_close(c[..., 1, :], torch.zeros(5, 7, 2, dtype=torch.float64), atol=1e-3, rtol=0)
+    torch.testing.assert_close(c[..., 0, :] - c[..., 1, :], shifts[:, :, 0], atol=0.03, rtol=0)
+    torch.testing.assert_close(c[..., 2, :] - c[..., 1, :], shifts[:, :, 1], atol=0.03, rtol=0)
+    corner = (c[0, 0, 0] - c[0, 0, 1]).norm()
+    assert abs(corner - 0.8) < 0.03 and (c[0, 0, 0] < 0).all()  # top-left corner: R up and left
+    assert c[2, 3, 0].norm() < 1e-3  # the centre node has none
+    # refinement keeps the lateral colour (the coarse grid learns it first)
+    fine = grid.refined(9, 9)
+    torch.testing.assert_close(fine.lateral, grid.lateral)
