@@ -68,11 +68,12 @@ class LearnSettings:
 class Fast(LearnSettings):
     """CPU default, sized for ~15 min on 2 cores.
 
-    Measured (bench/bench_learn.py, 2 MP, 1500 step-1 updates, <=1500 cycles, one thread each,
-    two runs sharing the 2 cores): 6.2 min; NCC 0.935 / 0.931, L2 1.55x / 0.89x the best single
-    Gaussian's for the f/16 / f/1.7 lens. The full preset in the demo (8 + 8 photos of 768x512,
-    2 threads): 7.9 min, NCC 0.955, L2 1.34x. Patch work does not grow with the photo size
-    (sampling gathers only patch pixels); development does. README "Benchmarks" has the latest."""
+    Measured (bench/bench_learn.py, 12 MP, the full preset, one thread each, the two lens states
+    sharing the 2 cores): 10.7 min; NCC 0.947 / 0.942, L2 1.54x / 0.83x the best single Gaussian's,
+    lateral colour error 0.21 / 0.32 px for the f/16 / f/1.7 lens. The demo (8 + 8 photos of
+    768x512, 2 threads): 7.7 min, NCC 0.958, L2 1.32x, lateral colour 0.24 px. Patch work does not
+    grow with the photo size (sampling gathers only patch pixels); development does. README
+    "Benchmarks" has the latest."""
 
 
 @dataclass(frozen=True)
