@@ -87,7 +87,7 @@ def speed(scenes: list[Path], megapixels: float, repeat: int) -> dict:
         simulate_shoot(scenes[:1], tmp / "shoot", ShootPlan(n_sharp=0, n_blurry=1, n_test=0, megapixels=megapixels))
         dng = next((tmp / "shoot" / "blurry").glob("*.dng"))
         profile = tmp / "shoot" / "truth" / "blurry_psf.json"
-        _run_child("correct", dng, profile, tmp / "warm.tif")  # warm the compile cache and the disk cache
+        _run_child("correct", dng, profile, tmp / "warm.tif")  # warm the disk cache
         runs: dict[str, list[dict]] = {"develop": [], "develop_write": [], "correct": []}
         for _ in range(repeat):
             for job in runs:

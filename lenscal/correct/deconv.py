@@ -40,7 +40,6 @@ from typing import Callable
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from lenscal.noise import highpass, robust_sigma
 from lenscal.optics.psf import interpolate

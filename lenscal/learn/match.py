@@ -22,7 +22,7 @@ from torch import nn
 from lenscal.learn.flow import cfm_loss
 from lenscal.learn.patches import model_view
 from lenscal.optics.blur import blur_patches
-from lenscal.optics.psf import bilinear_weights, gaussian, interpolate, node_positions, resample
+from lenscal.optics.psf import bilinear_weights, gaussian, interpolate, node_positions, normalise, resample, shift
 
 
 class PSFGrid(nn.Module):
@@ -90,11 +90,7 @@ class PSFGrid(nn.Module):
     def _shift_rb(self, k: torch.Tensor) -> torch.Tensor:
         """Fourier-shift R and B by :meth:`lateral_shifts`, clip the ringing, renormalise."""
         d = self.lateral_shifts()
-        size = k.shape[-1]
-        f = torch.fft.fftfreq(size, device=k.device)
-        phase = torch.exp(-2j * math.pi * (f[:, None] * d[..., 0, None, None] + f[None, :] * d[..., 1, None, None]))
-        rb = torch.fft.ifft2(torch.fft.fft2(k[:, :, 0::2]) * phase).real.clamp_min(0)
-        rb = rb / rb.sum((-2, -1), keepdim=True).clamp_min(1e-12)
+        rb = normalise(shift(k[:, :, 0::2], d[..., 0], d[..., 1]))
         return torch.stack([rb[:, :, 0], k[:, :, 1], rb[:, :, 1]], dim=2)
 
     def at(self, centres: torch.Tensor) -> torch.Tensor:

@@ -109,8 +109,8 @@ def shift(kernels: Array, dy: Array, dx: Array) -> torch.Tensor:
     """Sub-pixel shift of kernels by (dy, dx) (broadcast over leading dims) via the Fourier phase."""
     k = _t(kernels)
     size_y, size_x = k.shape[-2:]
-    fy = torch.fft.fftfreq(size_y, dtype=k.dtype)[:, None]
-    fx = torch.fft.fftfreq(size_x, dtype=k.dtype)[None, :]
+    fy = torch.fft.fftfreq(size_y, dtype=k.dtype, device=k.device)[:, None]
+    fx = torch.fft.fftfreq(size_x, dtype=k.dtype, device=k.device)[None, :]
     dy = _t(dy, k.dtype)[..., None, None]
     dx = _t(dx, k.dtype)[..., None, None]
     phase = torch.exp(-2j * math.pi * (fy * dy + fx * dx))

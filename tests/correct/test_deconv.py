@@ -17,7 +17,7 @@ from lenscal.correct.deconv import SolverOptions, cut_axis, deconvolve, reflect_
 SIGMA = 0.007
 WIENER_NSR = (3e-3, 6e-3, 1e-2, 2e-2, 3e-2)  # Wiener is given its best NSR on the very test image
 # These photos have white (not demosaiced) noise, for which the prior weight measured best is
-# 20-30 (gains 4.7/5.0/4.1 dB at 20, 4.7/5.2/3.9 at 30); the default (180) is tuned for developed
+# 20-30 (gains 4.7/5.0/4.1 dB at 20, 4.7/5.2/3.9 at 30); the default (300) is tuned for developed
 # RAW files, whose demosaiced noise is correlated and measures at about half its raw level.
 WHITE_NOISE = {"weight": 24.0}
 
