@@ -162,6 +162,8 @@ def simulate(
     megapixels: Optional[float] = typer.Option(None, help="Resize scenes to about this many megapixels."),
     seed: int = typer.Option(0, help="Random seed (noise)."),
     iso: float = typer.Option(200, help="ISO (sets the noise)."),
+    same_scenes: bool = typer.Option(False, "--same-scenes",
+                                     help="Shoot the sharp set's scenes again for the blurry set, reframed."),
 ) -> None:
     """Make a realistic DNG shoot with a KNOWN lens from real photos (for trying and testing lenscal)."""
     from lenscal.io.shoot import expand_inputs
@@ -172,7 +174,7 @@ def simulate(
     if min(sharp, blurry) < 1 or test < 0:
         raise LenscalError("the sets need at least one photo each", hint="check --sharp/--blurry/--test")
     plan = ShootPlan(extreme=extreme.value, n_sharp=sharp, n_blurry=blurry, n_test=test,
-                     megapixels=megapixels, seed=seed, iso=iso)
+                     megapixels=megapixels, seed=seed, iso=iso, same_scenes=same_scenes)
     with progress_bars() as progress:
         summary = simulate_shoot(expand_inputs([photos_dir]), output, plan, progress)
     h, w = summary["size"]

@@ -24,7 +24,8 @@ Progress = Callable[[str, int, int, dict], None]
 
 
 def run_demo(output: Path, *, photos: Path | None = None, extreme: str = "stopped", preset: str = "fast",
-             seed: int = 0, progress: Progress | None = None, warn: Callable[[str], None] | None = None) -> dict:
+             seed: int = 0, progress: Progress | None = None, warn: Callable[[str], None] | None = None,
+             same_scenes: bool = False, overrides: dict | None = None) -> dict:
     from lenscal.correct.deconv import deconvolve
     from lenscal.report import save_before_after, crop_positions
 
@@ -36,13 +37,14 @@ def run_demo(output: Path, *, photos: Path | None = None, extreme: str = "stoppe
     shoot = output / "shoot"
     paths = sorted(p for p in scenes.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".tif", ".tiff"))
     n_test = 2
-    n_each = max(2, (len(paths) - n_test) // 2)
-    plan = ShootPlan(extreme=extreme, n_sharp=n_each, n_blurry=n_each, n_test=n_test, seed=seed, interleave=True)
+    n_each = max(2, (len(paths) - n_test) // (1 if same_scenes else 2))
+    plan = ShootPlan(extreme=extreme, n_sharp=n_each, n_blurry=n_each, n_test=n_test, seed=seed, interleave=True,
+                     same_scenes=same_scenes)
     simulate_shoot(paths, shoot, plan, progress)
     profile_path = output / "lens_profile.json"
     summary = learn_profile(shoot / "sharp", shoot / "blurry", profile_path, settings=DevelopSettings(),
                             preset=preset, seed=seed, truth=shoot / "truth" / "blurry_psf.json",
-                            progress=progress, warn=warn)
+                            progress=progress, warn=warn, overrides=overrides)
     profile = LensProfile.load(profile_path)
     truth = LensProfile.load(shoot / "truth" / "blurry_psf.json")
     gains, pairs = [], []

@@ -178,6 +178,8 @@ class ShootPlan:
     n_blurry: int = 6
     n_test: int = 2
     interleave: bool = False  # alternate the photos between the sharp and blurry sets (see simulate_shoot)
+    same_scenes: bool = False  # shoot each sharp set scene again for the blurry set, reframed (see simulate_shoot)
+    reframe: float = 0.05  # with same_scenes: each shot is this much tighter, at a random offset
     megapixels: float | None = None
     seed: int = 0
     iso: float = 200.0
@@ -191,10 +193,14 @@ def simulate_shoot(photos: list[Path], out: Path, plan: ShootPlan = ShootPlan(),
     """Write ``sharp/``, ``blurry/``, ``test/`` DNGs (+ test references) and ``truth/`` to ``out``.
 
     Photos are used once each (sets are disjoint) in sorted order. All photos are brought to the
-    size of the first so a shoot has one image size, as a real camera would.
+    size of the first so a shoot has one image size, as a real camera would. With
+    ``plan.same_scenes`` the blurry set re-shoots the sharp set's scenes, as the shooting guide
+    recommends (one shot per aperture of every scene, handheld): each shot is framed a little
+    tighter at its own random offset, so no two photos line up and the sets stay unpaired.
     """
     photos = sorted(p for p in photos if p.suffix.lower() in IMAGE_EXTENSIONS)
-    need = plan.n_sharp + plan.n_blurry + plan.n_test
+    n_scenes = max(plan.n_sharp, plan.n_blurry) if plan.same_scenes else plan.n_sharp + plan.n_blurry
+    need = n_scenes + plan.n_test
     if len(photos) < need:
         from lenscal.errors import ShootError
 
@@ -206,11 +212,15 @@ def simulate_shoot(photos: list[Path], out: Path, plan: ShootPlan = ShootPlan(),
         # method compares the sets' patch statistics, so a smoother blurry set reads as more blur.
         pool = photos[:plan.n_sharp + plan.n_blurry]
         photos = pool[0::2] + pool[1::2] + photos[len(pool):]
+    if plan.same_scenes:
+        photos = photos[:plan.n_sharp] + photos[:plan.n_blurry] + photos[n_scenes:]
     rng = np.random.default_rng(plan.seed)
     sensor = Sensor()
     f_extreme = EXTREMES[plan.extreme]
     first = load_scene(photos[0], plan.megapixels)
-    height, width = plan.size or first.shape[:2]
+    full = plan.size or first.shape[:2]
+    margin = plan.reframe if plan.same_scenes else 0.0
+    height, width = (int(full[0] * (1 - margin)) // 2 * 2, int(full[1] * (1 - margin)) // 2 * 2)
     grids = {"sharp": lens_psf_grid("sharp", height, width), plan.extreme: lens_psf_grid(plan.extreme, height, width)}
     jobs = ([("sharp", SHARP_F, "sharp")] * plan.n_sharp + [("blurry", f_extreme, plan.extreme)] * plan.n_blurry
             + [("test", f_extreme, plan.extreme)] * plan.n_test)
@@ -220,8 +230,11 @@ def simulate_shoot(photos: list[Path], out: Path, plan: ShootPlan = ShootPlan(),
         if progress:
             progress("simulating", i, len(jobs), {"file": photo.name})
         scene = load_scene(photo, plan.megapixels)
-        if scene.shape[:2] != (height, width):
-            scene = np.clip(cv2.resize(scene, (width, height), interpolation=cv2.INTER_AREA), 0, None)
+        if scene.shape[:2] != tuple(full):
+            scene = np.clip(cv2.resize(scene, (full[1], full[0]), interpolation=cv2.INTER_AREA), 0, None)
+        if margin:
+            r0, c0 = int(rng.integers(0, full[0] - height + 1)), int(rng.integers(0, full[1] - width + 1))
+            scene = np.ascontiguousarray(scene[r0:r0 + height, c0:c0 + width])
         exposure, tint = (1.0, (1.0, 1.0, 1.0)) if folder == "sharp" else (plan.blurry_exposure, plan.blurry_tint)
         scene = scene * np.float32(exposure)
         shutter = 1 / 250 * (f_number / SHARP_F) ** 2

@@ -73,3 +73,30 @@ def test_same_seed_same_files(tmp_path):
     assert a == b and len(a) >= 7
     simulate_shoot(photos, tmp_path / "c", ShootPlan(n_sharp=1, n_blurry=1, n_test=1, seed=8, megapixels=0.1))
     assert tree_hashes(tmp_path / "c") != a
+
+
+def test_same_scenes_reshoots_the_sharp_scenes_reframed(tmp_path):
+    """The shooting guide's best practice: each scene once per aperture, framed a little differently."""
+    photos = sorted(EXAMPLES.glob("*.png"))[:3]
+    plan = ShootPlan(n_sharp=2, n_blurry=2, n_test=1, seed=3, megapixels=0.1, same_scenes=True)
+    summary = simulate_shoot(photos, tmp_path, plan)
+
+    def scene(p):
+        return json.loads(read_image.__globals__["tifffile"].TiffFile(p).pages[0].description)["lenscal"]["scene"]
+
+    sharp = [scene(p) for p in sorted((tmp_path / "sharp").glob("*.dng"))]
+    blurry = [scene(p) for p in sorted((tmp_path / "blurry").glob("*.dng"))]
+    test = [scene(p) for p in sorted((tmp_path / "test").glob("*.dng"))]
+    assert sharp == blurry == [p.name for p in photos[:2]] and test == [photos[2].name]
+    # every photo of the shoot has one size, the scene's less the reframing margin
+    from lenscal.simulate import load_scene
+
+    fh, fw = load_scene(photos[0], 0.1).shape[:2]
+    assert summary["size"] == [int(fh * 0.95) // 2 * 2, int(fw * 0.95) // 2 * 2]
+    # unpaired: the two shots of a scene line up best at a non-zero offset (phase correlation)
+    a, _ = load_photo(next((tmp_path / "sharp").glob("*.dng")))
+    b, _ = load_photo(next((tmp_path / "blurry").glob("*.dng")))
+    fa, fb = np.fft.fft2(a.pixels.mean(-1)), np.fft.fft2(b.pixels.mean(-1))
+    corr = np.fft.ifft2(fa * fb.conj() / np.maximum(np.abs(fa * fb.conj()), 1e-12)).real
+    assert np.unravel_index(corr.argmax(), corr.shape) != (0, 0)
+    assert corr.max() > 5 * np.abs(corr).mean() * 10  # ... and they are the same scene

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from lenscal.learn.match import PSFGrid, colour_offset_penalty, com_penalty, spread_penalty
+from lenscal.learn.match import PSFGrid, colour_offset_penalty, com_penalty, node_change, spread_penalty
 from lenscal.optics.psf import gaussian
 
 
@@ -74,3 +74,37 @@ def test_radial_lateral_colour_shifts_r_and_b_outwards_and_keeps_kernels_valid()
     # refinement keeps the lateral colour (the coarse grid learns it first)
     fine = grid.refined(9, 9)
     torch.testing.assert_close(fine.lateral, grid.lateral)
+
+
+def test_node_change_is_linear_in_the_move_and_reports_the_worst_node():
+    """The stopping rule's measure: a 4% change must read as 0.04, not as 1 - NCC (~1e-3)."""
+    a = gaussian(1.2, 13).float().expand(2, 2, 3, 13, 13).clone()
+    assert node_change(a, a) == 0.0
+    b = a.clone()
+    b[1, 0] = a[1, 0] * 0.96 + gaussian(1.8, 13).float() * 0.04  # one node moves a little
+    change = node_change(b, a)
+    expected = float((b[1, 0] - a[1, 0]).norm() / a[1, 0].norm())
+    assert abs(change - expected) < 1e-6 and change > 0.005
+    c = b.clone()
+    c[1, 0] = a[1, 0] * 0.92 + gaussian(1.8, 13).float() * 0.08  # twice the move reads twice as much
+    assert abs(node_change(c, a) / change - 2) < 1e-3
+
+
+def test_estimate_is_a_snapshot_not_a_view_of_the_running_average():
+    """The stopping rule compares snapshots; one aliasing the in-place average always read 0 change."""
+    from lenscal.learn.match import Matcher
+    from lenscal.learn.presets import get_settings
+    from lenscal.learn.unet import VelocityUNet
+
+    settings = get_settings("fast", {"channels": (8, 16), "coarse": None})
+    matcher = Matcher(VelocityUNet((8, 16), 16), PSFGrid(2, 2, 13), settings, torch.device("cpu"))
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(4, 3, 16 + 12, 16 + 12, generator=gen)
+    pos = torch.zeros(4, 2, 16, 16)
+    centres = torch.rand(4, 2, generator=gen)
+    matcher.kernel_step(x, pos, centres, gen)
+    before = matcher.estimate()
+    for _ in range(3):
+        matcher.kernel_step(x, pos, centres, gen)
+    after = matcher.estimate()
+    assert node_change(after, before) > 1e-4  # the kernels moved, and the first snapshot did not follow
