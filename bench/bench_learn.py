@@ -33,6 +33,7 @@ from lenscal.learn import learn_grid  # noqa: E402
 from lenscal.learn.presets import get_settings  # noqa: E402
 from lenscal.optics.blur import blur_image  # noqa: E402
 from lenscal.optics.psf import grid_report  # noqa: E402
+from lenscal.simulate import random_crop  # noqa: E402
 
 PHOTOS = REPO.parent / "shared" / "data" / "photos" / "unsplash"
 
@@ -65,10 +66,7 @@ def truth_grid(kind: str, height: int, width: int) -> np.ndarray:
 def reframed(path: Path, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     """The same scene shot again by hand: 6% tighter framing at a random offset, so no pixel of
     the sharp and blurry versions corresponds (the sets stay unpaired)."""
-    big = load(path, (int(size[0] * 1.06) // 2 * 2, int(size[1] * 1.06) // 2 * 2))
-    r = int(rng.integers(0, big.shape[0] - size[0] + 1))
-    c = int(rng.integers(0, big.shape[1] - size[1] + 1))
-    return np.ascontiguousarray(big[r:r + size[0], c:c + size[1]])
+    return random_crop(load(path, (int(size[0] * 1.06) // 2 * 2, int(size[1] * 1.06) // 2 * 2)), size, rng)
 
 
 BANDS = ((0.02, 0.06), (0.06, 0.12), (0.12, 0.2), (0.2, 0.3), (0.3, 0.4), (0.4, 0.71))  # cycles/px

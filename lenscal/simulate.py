@@ -171,6 +171,13 @@ def load_scene(path: Path, megapixels: float | None = None, exposure: float = 0.
     return np.ascontiguousarray(pixels * exposure, dtype=np.float32)
 
 
+def random_crop(scene: np.ndarray, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """A (height, width) window of ``scene`` at a random offset: a handheld reshoot's framing."""
+    r0 = int(rng.integers(0, scene.shape[0] - size[0] + 1))
+    c0 = int(rng.integers(0, scene.shape[1] - size[1] + 1))
+    return np.ascontiguousarray(scene[r0:r0 + size[0], c0:c0 + size[1]])
+
+
 @dataclass
 class ShootPlan:
     extreme: str = "stopped"  # stopped (f/16) or wide (f/1.7)
@@ -233,8 +240,7 @@ def simulate_shoot(photos: list[Path], out: Path, plan: ShootPlan = ShootPlan(),
         if scene.shape[:2] != tuple(full):
             scene = np.clip(cv2.resize(scene, (full[1], full[0]), interpolation=cv2.INTER_AREA), 0, None)
         if margin:
-            r0, c0 = int(rng.integers(0, full[0] - height + 1)), int(rng.integers(0, full[1] - width + 1))
-            scene = np.ascontiguousarray(scene[r0:r0 + height, c0:c0 + width])
+            scene = random_crop(scene, (height, width), rng)
         exposure, tint = (1.0, (1.0, 1.0, 1.0)) if folder == "sharp" else (plan.blurry_exposure, plan.blurry_tint)
         scene = scene * np.float32(exposure)
         shutter = 1 / 250 * (f_number / SHARP_F) ** 2
