@@ -184,7 +184,9 @@ class Matcher:
         self.set_grid(grid)
         self.step_count = 0
 
-    def set_grid(self, grid: PSFGrid) -> None:
+    def set_grid(self, grid: PSFGrid, keep_schedule: bool = False) -> None:
+        """Learn ``grid`` from here on: new optimiser, fresh kernel average; the lr schedule
+        restarts unless ``keep_schedule`` (a refined grid continues where the coarse one was)."""
         s = self.settings
         self.grid = grid
         groups = [
@@ -195,7 +197,7 @@ class Matcher:
         if grid.frame:
             groups.append({"params": [grid.lateral], "lr": s.lateral_lr})
         self.opt_kernel = torch.optim.Adam(groups, betas=(0.9, 0.99))
-        self.stage_step = 0
+        self.stage_step = self.stage_step if keep_schedule else 0
         self.average: torch.Tensor | None = None
         self.coverage = torch.zeros(grid.logits.shape[0] * grid.logits.shape[1], dtype=torch.float64)
 

@@ -199,7 +199,7 @@ class _Run:
         n_coarse = int(s.coarse_fraction * s.step2_steps) if tuple(m.grid.logits.shape[:2]) != self.grid_shape else 0
         while m.step_count < s.step2_steps:
             if tuple(m.grid.logits.shape[:2]) != self.grid_shape and m.step_count >= n_coarse:
-                m.set_grid(m.grid.refined(*self.grid_shape))
+                m.set_grid(m.grid.refined(*self.grid_shape), keep_schedule=not s.fine_lr_restart)
                 self.snapshot, self.calm = None, 0
             if s.train_real:
                 m.real_step(*self.blurry_batch(s.step2_batch), self.gen)

@@ -96,7 +96,7 @@ def test_estimate_is_a_snapshot_not_a_view_of_the_running_average():
     from lenscal.learn.presets import get_settings
     from lenscal.learn.unet import VelocityUNet
 
-    settings = get_settings("fast", {"channels": (8, 16), "coarse": None})
+    settings = get_settings("fast", {"channels": (8, 16), "coarse": None, "kernel_average": 0.9})
     matcher = Matcher(VelocityUNet((8, 16), 16), PSFGrid(2, 2, 13), settings, torch.device("cpu"))
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(4, 3, 16 + 12, 16 + 12, generator=gen)
@@ -108,3 +108,25 @@ def test_estimate_is_a_snapshot_not_a_view_of_the_running_average():
         matcher.kernel_step(x, pos, centres, gen)
     after = matcher.estimate()
     assert node_change(after, before) > 1e-4  # the kernels moved, and the first snapshot did not follow
+
+
+def test_a_refined_grid_continues_the_lr_schedule_and_restarts_the_average():
+    """The refined grid starts from the coarse estimate: a restarted (maximal) lr threw its nodes
+    about, so refinement keeps the decayed lr; the kernel average starts afresh (new shape)."""
+    from lenscal.learn.match import Matcher
+    from lenscal.learn.presets import get_settings
+    from lenscal.learn.unet import VelocityUNet
+
+    settings = get_settings("fast", {"channels": (8, 16), "kernel_lr_halving": 2})
+    matcher = Matcher(VelocityUNet((8, 16), 16), PSFGrid(2, 2, 13), settings, torch.device("cpu"))
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(4, 3, 16 + 12, 16 + 12, generator=gen)
+    pos, centres = torch.zeros(4, 2, 16, 16), torch.rand(4, 2, generator=gen)
+    for _ in range(4):
+        matcher.kernel_step(x, pos, centres, gen)
+    decayed = matcher.kernel_lr()
+    assert decayed == settings.kernel_lr / 4
+    matcher.set_grid(matcher.grid.refined(3, 3), keep_schedule=True)
+    assert matcher.kernel_lr() == decayed and matcher.average is None
+    matcher.set_grid(matcher.grid.refined(4, 4))
+    assert matcher.kernel_lr() == settings.kernel_lr
