@@ -76,8 +76,8 @@ class Fast(LearnSettings):
     """CPU default, sized for ~15 min on 2 cores.
 
     Measured (bench/bench_learn.py, 12 MP, the full preset, one thread each, the two lens states
-    sharing the 2 cores): 11 min; NCC 0.939 / 0.937, L2 1.76x / 0.88x the best single Gaussian's,
-    lateral colour error 0.15 / 0.23 px for the f/16 / f/1.7 lens. What limits the kernels is
+    sharing the 2 cores): 5 min (11 min on a busier day); NCC 0.943 / 0.939, L2 1.61x / 0.87x the best
+    single Gaussian's, lateral colour error 0.19 / 0.25 px for the f/16 / f/1.7 lens. What limits the kernels is
     how much the two sets' scenes differ (README, "Benchmarks"), not the number of cycles: longer
     step 2 measured worse. Patch work does not grow with the photo size (sampling gathers only
     patch pixels); development does."""
