@@ -259,7 +259,7 @@ def correct(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs (never originals)."),
     force: bool = typer.Option(False, "--force", help="Correct even if the profile is for another camera, lens, size or aperture."),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Photos corrected in parallel (worker processes)."),
-    device: str = typer.Option("cpu", help="cpu, cuda, mps or auto."),
+    device: str = typer.Option("auto", help="auto (CUDA or MPS when present, else CPU), cpu, cuda or mps."),
     demosaic: Demosaic = typer.Option(Demosaic.ahd, help="Demosaic algorithm (as for develop)."),
     vignetting: Vignetting = typer.Option(Vignetting.auto, help="Devignetting with lensfun."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
