@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import tifffile
 import torch
 
 from lenscal.develop import load_photo
@@ -17,12 +18,16 @@ from lenscal.simulate import ShootPlan, lens_psf_grid, simulate_shoot
 from tests.conftest import EXAMPLES, tree_hashes
 
 
+def scene_of(dng) -> str:
+    """The source photo a simulated DNG was made from (written into its description)."""
+    return json.loads(tifffile.TiffFile(dng).pages[0].description)["lenscal"]["scene"]
+
+
 def test_shoot_layout_and_metadata(small_shoot):
     assert len(list((small_shoot / "sharp").glob("*.dng"))) == 2
     assert len(list((small_shoot / "blurry").glob("*.dng"))) == 2
     assert len(list((small_shoot / "test").glob("*.dng"))) == 1
-    scenes = [json.loads(read_image.__globals__["tifffile"].TiffFile(p).pages[0].description)["lenscal"]["scene"]
-              for p in sorted(small_shoot.rglob("*.dng"))]
+    scenes = [scene_of(p) for p in sorted(small_shoot.rglob("*.dng"))]
     assert len(set(scenes)) == 5  # disjoint photos in the sets
     m = read_metadata(next((small_shoot / "blurry").glob("*.dng")))
     assert (m.make, m.model, m.f_number, m.focal_length) == ("Panasonic", "DC-GX9", 16.0, 25.0)
@@ -80,13 +85,9 @@ def test_same_scenes_reshoots_the_sharp_scenes_reframed(tmp_path):
     photos = sorted(EXAMPLES.glob("*.png"))[:3]
     plan = ShootPlan(n_sharp=2, n_blurry=2, n_test=1, seed=3, megapixels=0.1, same_scenes=True)
     summary = simulate_shoot(photos, tmp_path, plan)
-
-    def scene(p):
-        return json.loads(read_image.__globals__["tifffile"].TiffFile(p).pages[0].description)["lenscal"]["scene"]
-
-    sharp = [scene(p) for p in sorted((tmp_path / "sharp").glob("*.dng"))]
-    blurry = [scene(p) for p in sorted((tmp_path / "blurry").glob("*.dng"))]
-    test = [scene(p) for p in sorted((tmp_path / "test").glob("*.dng"))]
+    sharp = [scene_of(p) for p in sorted((tmp_path / "sharp").glob("*.dng"))]
+    blurry = [scene_of(p) for p in sorted((tmp_path / "blurry").glob("*.dng"))]
+    test = [scene_of(p) for p in sorted((tmp_path / "test").glob("*.dng"))]
     assert sharp == blurry == [p.name for p in photos[:2]] and test == [photos[2].name]
     # every photo of the shoot has one size, the scene's less the reframing margin
     from lenscal.simulate import load_scene

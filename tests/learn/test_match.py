@@ -90,18 +90,23 @@ def test_node_change_is_linear_in_the_move_and_reports_the_worst_node():
     assert abs(node_change(c, a) / change - 2) < 1e-3
 
 
-def test_estimate_is_a_snapshot_not_a_view_of_the_running_average():
-    """The stopping rule compares snapshots; one aliasing the in-place average always read 0 change."""
+def tiny_matcher(**overrides):
+    """A step-2 matcher on a 2x2 grid with a tiny net, and one fixed batch of 16 px patches."""
     from lenscal.learn.match import Matcher
     from lenscal.learn.presets import get_settings
     from lenscal.learn.unet import VelocityUNet
 
-    settings = get_settings("fast", {"channels": (8, 16), "coarse": None, "kernel_average": 0.9})
+    settings = get_settings("fast", {"channels": (8, 16), "coarse": None, **overrides})
     matcher = Matcher(VelocityUNet((8, 16), 16), PSFGrid(2, 2, 13), settings, torch.device("cpu"))
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(4, 3, 16 + 12, 16 + 12, generator=gen)
-    pos = torch.zeros(4, 2, 16, 16)
-    centres = torch.rand(4, 2, generator=gen)
+    batch = (x, torch.zeros(4, 2, 16, 16), torch.rand(4, 2, generator=gen))
+    return matcher, settings, batch, gen
+
+
+def test_estimate_is_a_snapshot_not_a_view_of_the_running_average():
+    """The stopping rule compares snapshots; one aliasing the in-place average always read 0 change."""
+    matcher, _, (x, pos, centres), gen = tiny_matcher(kernel_average=0.9)
     matcher.kernel_step(x, pos, centres, gen)
     before = matcher.estimate()
     for _ in range(3):
@@ -113,15 +118,7 @@ def test_estimate_is_a_snapshot_not_a_view_of_the_running_average():
 def test_a_refined_grid_continues_the_lr_schedule_and_restarts_the_average():
     """The refined grid starts from the coarse estimate: a restarted (maximal) lr threw its nodes
     about, so refinement keeps the decayed lr; the kernel average starts afresh (new shape)."""
-    from lenscal.learn.match import Matcher
-    from lenscal.learn.presets import get_settings
-    from lenscal.learn.unet import VelocityUNet
-
-    settings = get_settings("fast", {"channels": (8, 16), "kernel_lr_halving": 2})
-    matcher = Matcher(VelocityUNet((8, 16), 16), PSFGrid(2, 2, 13), settings, torch.device("cpu"))
-    gen = torch.Generator().manual_seed(0)
-    x = torch.rand(4, 3, 16 + 12, 16 + 12, generator=gen)
-    pos, centres = torch.zeros(4, 2, 16, 16), torch.rand(4, 2, generator=gen)
+    matcher, settings, (x, pos, centres), gen = tiny_matcher(kernel_lr_halving=2)
     for _ in range(4):
         matcher.kernel_step(x, pos, centres, gen)
     decayed = matcher.kernel_lr()
