@@ -18,13 +18,14 @@ class DevelopSettings:
     demosaic: str = "ahd"
     exposure: float = 1.0  # one fixed scale for every photo of a set, never per-image auto
     vignetting: str = "auto"  # auto | lensfun | off
+    white_balance: tuple[float, ...] | None = None  # RAW: (R, G, B, G2) for every photo; None = each one's own
 
 
 def load_photo(path: str | Path, settings: DevelopSettings = DevelopSettings()) -> tuple[Photo, str]:
     """Develop (RAW) or read (TIFF/PNG/JPEG) a photo, then devignette it; returns a note on vignetting."""
     path = Path(path)
     if is_raw(path):
-        pixels, meta = develop_raw(path, settings.demosaic, settings.exposure)
+        pixels, meta = develop_raw(path, settings.demosaic, settings.exposure, settings.white_balance)
     else:
         pixels, note = read_image(path)
         meta = metadata_from_image(path, pixels.shape[0], pixels.shape[1])

@@ -6,6 +6,7 @@ Sits between the thin CLI and the pure maths; no printing (progress and warnings
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -37,6 +38,24 @@ def develop_shoot(shoot: Shoot, settings: DevelopSettings, stage: str, progress:
     return photos
 
 
+def shared_white_balance(paths: list[Path]) -> tuple[float, ...] | None:
+    """One white balance for every RAW photo of a learn: the median of their as-shot ones.
+
+    Why: the blur is per channel and a white balance is a per-channel scale, so any one white
+    balance serves. Each photo's own (auto white balance picks other multipliers for every
+    scene) would differ between the sets by a colour tint that the learner must not fit: from
+    unpaired scenes a learned tint mostly learns the scenes' colours (match.PSFGrid.gains).
+    None when no photo is RAW or none says its white balance.
+    """
+    from lenscal.io.formats import is_raw
+    from lenscal.io.raw import camera_white_balance
+
+    found = [wb for wb in (camera_white_balance(p) for p in paths if is_raw(p)) if wb is not None]
+    if not found:
+        return None
+    return tuple(float(v) for v in np.median(np.asarray(found), axis=0))
+
+
 def learn_profile(sharp_dir: Path, blurry_dir: Path, output: Path, *, settings: DevelopSettings,
                   preset: str = "fast", seed: int = 0, device: str = "auto", resume: bool = False,
                   grid: int = 8, truth: Path | None = None, progress: Progress | None = None,
@@ -52,6 +71,8 @@ def learn_profile(sharp_dir: Path, blurry_dir: Path, output: Path, *, settings: 
         if warn:
             warn(w)
     true_profile = LensProfile.load(truth) if truth else None
+    if settings.white_balance is None:
+        settings = replace(settings, white_balance=shared_white_balance(sharp_set.paths + blurry_set.paths))
     sharp = develop_shoot(sharp_set, settings, "developing sharp set", progress, warn)
     blurry = develop_shoot(blurry_set, settings, "developing blurry set", progress, warn)
     checkpoints = output.parent / f".{output.stem}.lenscal-checkpoint"

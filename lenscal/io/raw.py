@@ -57,11 +57,38 @@ def open_raw(path: Path) -> Iterator[rawpy.RawPy]:
         raw.close()
 
 
-def develop_raw(path: Path, demosaic: str = "ahd", exposure: float = 1.0):
-    """Develop a RAW file to linear float32 RGB in [0, 1] (1 = sensor white) and its metadata."""
+def camera_white_balance(path: Path) -> tuple[float, float, float, float] | None:
+    """The as-shot white-balance multipliers (R, G, B, G2) scaled to G = 1, or None if unknown.
+
+    Reads only the header (no unpacking); a file that cannot be read gives None here and its
+    clear error when it is developed.
+    """
+    try:
+        raw = rawpy.imread(str(path))
+    except (rawpy.LibRawError, rawpy.LibRawIOError, OSError):
+        return None
+    try:
+        wb = [float(v) for v in raw.camera_whitebalance]
+    finally:
+        raw.close()
+    if len(wb) != 4 or wb[1] <= 0 or min(wb[:3]) <= 0:
+        return None
+    wb[3] = wb[3] or wb[1]  # LibRaw leaves G2 at 0 when it equals G
+    return tuple(v / wb[1] for v in wb)
+
+
+def develop_raw(path: Path, demosaic: str = "ahd", exposure: float = 1.0,
+                white_balance: tuple[float, ...] | None = None):
+    """Develop a RAW file to linear float32 RGB in [0, 1] (1 = sensor white) and its metadata.
+
+    ``white_balance`` (R, G, B, G2 multipliers) replaces the photo's own as-shot white balance:
+    learning develops both sets with one, so that auto white balance, which picks other
+    multipliers for every scene, cannot pass for a colour difference between the sets.
+    """
     from lenscal.io.metadata import metadata_from_raw
 
     path = Path(path)
+    wb = {"use_camera_wb": True} if white_balance is None else {"use_camera_wb": False, "user_wb": list(white_balance)}
     with open_raw(path) as raw:
         meta = metadata_from_raw(path, raw)
         try:
@@ -71,8 +98,8 @@ def develop_raw(path: Path, demosaic: str = "ahd", exposure: float = 1.0):
                 no_auto_bright=True,
                 output_bps=16,
                 user_flip=0,
-                use_camera_wb=True,
                 use_auto_wb=False,
+                **wb,
                 output_color=rawpy.ColorSpace.sRGB,
                 half_size=False,
                 # LibRaw raises the white point to the brightest pixel when that exceeds 75% of

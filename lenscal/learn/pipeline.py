@@ -29,7 +29,7 @@ Progress = Callable[[str, int, int, dict], None]
 STEP1 = "step 1: blurry distribution"
 STEP2 = "step 2: PSF grid"
 CHECKPOINT = "learn.pt"
-VERSION = 1
+VERSION = 2  # 2: the gains split into exposure and tint
 
 
 @dataclass
@@ -231,7 +231,7 @@ class _Run:
         stability = (ncc(kernels, self.snapshot).numpy() if self.snapshot is not None
                      and self.snapshot.shape == kernels.shape else np.ones((rows, cols)))
         conf = confidence(m.coverage.numpy().reshape(rows, cols), stability.reshape(rows, cols))
-        gains = self.gain0 * m.grid.log_gain.detach().exp().cpu().double().numpy()
+        gains = self.gain0 * m.grid.gains().detach().cpu().double().numpy()
         settings = {**self.s.to_dict(), "device": str(self.device), "grid_shape": list(self.grid_shape),
                     "kernel_size": self.k, "parameters": count_parameters(self.flow.model),
                     "step2_cycles": m.step_count, "seed": self.seed}

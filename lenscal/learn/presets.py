@@ -46,7 +46,8 @@ class LearnSettings:
     kernel_average: float = 0.998
     sigma_init: float = 0.01
     sigma_lr: float = 2e-4
-    gain_lr: float = 1e-3
+    gain_lr: float = 1e-3  # the exposure ratio of the two sets (match.PSFGrid.gains)
+    tint_lr: float = 0.0  # their colour tint: off, unpaired scenes' colours masquerade as one (ibid.)
     init_width: float = 1.5  # px, the centred Gaussian every kernel starts as
     coarse: tuple[int, int] | None = (3, 3)  # learn this grid first, then refine to the full grid
     coarse_fraction: float = 0.35  # of step2_steps spent on the coarse grid

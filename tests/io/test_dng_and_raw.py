@@ -86,3 +86,31 @@ def test_no_hidden_per_image_exposure(tmp_path):
     _dng(tmp_path / "bright.dng", scene)
     img, _ = develop_raw(tmp_path / "bright.dng")
     assert img[40:60, 40:80].mean() == pytest.approx(0.3, rel=0.01)
+
+
+def test_one_white_balance_for_a_learn_removes_auto_white_balance_tints(tmp_path):
+    """Auto white balance gives every scene its own multipliers. Learning develops every photo
+    with one (the median as-shot), so two shots of one grey scene come out the same colour,
+    where each with its own white balance differs by the tint a learner must not fit."""
+    from lenscal.io.raw import camera_white_balance
+    from lenscal.workflow import shared_white_balance
+
+    scene = np.full((64, 96, 3), 0.3, np.float32)
+    response = np.asarray((0.5, 1.0, 0.7), np.float32)
+    raw = mosaic_from_rgb(scene * response)
+    dn = np.clip(np.round(512 + raw * (16383 - 512)), 0, 16383).astype(np.uint16)
+    neutrals = [(0.5, 1.0, 0.7), (0.55, 1.0, 0.63), (0.45, 1.0, 0.77)]  # the camera's AWB guesses
+    for i, neutral in enumerate(neutrals):
+        write_dng(tmp_path / f"awb{i}.dng", dn, META, black=512, white=16383, as_shot_neutral=neutral)
+    paths = [tmp_path / f"awb{i}.dng" for i in range(3)]
+    wb = camera_white_balance(paths[1])
+    assert wb == pytest.approx((1 / 0.55, 1.0, 1 / 0.63, 1.0), rel=1e-3)  # multipliers = 1 / neutral
+    common = shared_white_balance(paths + [tmp_path / "not_raw.tif"])
+    assert common == pytest.approx((2.0, 1.0, 1 / 0.7, 1.0), rel=1e-3)  # the median of the three
+    inner = (slice(4, -4), slice(4, -4))
+    own = [develop_raw(p)[0][inner].mean((0, 1)) for p in paths]
+    shared = [develop_raw(p, white_balance=common)[0][inner].mean((0, 1)) for p in paths]
+    assert abs(own[1][0] / own[2][0] - 0.45 / 0.55) < 0.01  # own white balance: an R tint of 18%
+    for colour in shared:
+        assert colour == pytest.approx(shared[0], rel=1e-3)  # one white balance: the same colour
+        assert colour == pytest.approx([0.3, 0.3, 0.3], rel=0.01)  # and the median is right here

@@ -55,8 +55,9 @@ def test_learned_psfs_beat_the_best_gaussian(problem, learned):
     # prior drifted by 1.5-5 px).
     assert report["lateral_colour_error_max"] < 1.0, report
     assert SIGMA / 2 < result.sigma < SIGMA * 2, result.sigma
-    # the blurry set was given a (1.03, 1, 0.96) tint
-    assert np.allclose(result.gains, [1.03, 1.0, 0.96], atol=0.03), result.gains
+    # the blurry set was given a (1.03, 1, 0.96) tint and no exposure change; the tint is not
+    # learned by default (match.PSFGrid.gains), so the gains are one ratio, that of the exposure
+    assert np.allclose(result.gains, result.gains[1]) and abs(result.gains[1] - 1) < 0.03, result.gains
 
 
 def test_result_is_a_normalised_grid_with_confidence(learned):

@@ -127,3 +127,23 @@ def test_a_refined_grid_continues_the_lr_schedule_and_restarts_the_average():
     assert matcher.kernel_lr() == decayed and matcher.average is None
     matcher.set_grid(matcher.grid.refined(4, 4))
     assert matcher.kernel_lr() == settings.kernel_lr
+
+
+def test_tint_is_learned_only_when_asked_and_never_moves_the_exposure_ratio():
+    """Unpaired scenes' colours pass for a tint, so by default only the exposure ratio learns;
+    the tint has geometric mean 1, so it recolours without changing the exposure."""
+    matcher, _, (x, pos, centres), gen = tiny_matcher()
+    for _ in range(3):
+        matcher.aux_step(x, pos, centres, gen)  # aux != real, so the matching gradient is not 0
+        matcher.kernel_step(x, pos, centres, gen)
+    gains = matcher.grid.gains().detach()
+    assert torch.allclose(gains, gains[0].expand(3))  # one ratio for all channels
+    assert abs(float(matcher.grid.log_exposure)) > 1e-4  # ... which did learn
+
+    matcher, _, (x, pos, centres), gen = tiny_matcher(tint_lr=1e-2)
+    for _ in range(3):
+        matcher.aux_step(x, pos, centres, gen)  # aux != real, so the matching gradient is not 0
+        matcher.kernel_step(x, pos, centres, gen)
+    gains = matcher.grid.gains().detach()
+    assert float(gains.max() / gains.min()) > 1.001  # the channels now differ
+    assert torch.isclose(gains.log().mean(), matcher.grid.log_exposure.detach(), atol=1e-6)
