@@ -20,6 +20,7 @@ import torch
 from lenscal.errors import LenscalError
 from lenscal.learn import checks, patches
 from lenscal.learn.flow import FlowTrainer
+from lenscal.learn.lateral import measure_lateral
 from lenscal.learn.match import Matcher, PSFGrid, confidence, node_change
 from lenscal.learn.presets import LearnSettings, get_settings
 from lenscal.learn.unet import VelocityUNet, count_parameters
@@ -187,8 +188,14 @@ class _Run:
     def start_matcher(self) -> None:
         s = self.s
         first = s.coarse if s.coarse and tuple(s.coarse) < self.grid_shape else self.grid_shape
+        lateral = s.lateral_lr > 0 or s.lateral_measure
         grid = PSFGrid(*first, self.k, s.init_width, s.sigma_init * self.scale, smooth=s.kernel_smooth,
-                       frame=self.frame if s.lateral_lr > 0 else None).to(self.device)
+                       frame=self.frame if lateral else None).to(self.device)
+        if s.lateral_measure:  # registered in the blurry photos themselves (learn.lateral)
+            coef, tiles = measure_lateral(self.blurry)
+            self.history["lateral_measured"] = {"coefficients": coef.tolist(), "tiles": tiles}
+            with torch.no_grad():
+                grid.lateral.copy_(torch.as_tensor(coef, dtype=torch.float32))
         self.matcher = Matcher(self.flow.ema, grid, s, self.device)
 
     def run_step2(self) -> None:
