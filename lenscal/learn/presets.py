@@ -79,12 +79,11 @@ class LearnSettings:
 class Fast(LearnSettings):
     """CPU default, sized for ~15 min on 2 cores.
 
-    Measured (bench/bench_learn.py, 12 MP, the full preset, one thread each, the two lens states
-    sharing the 2 cores): 5 min (11 min on a busier day); NCC 0.943 / 0.939, L2 1.61x / 0.87x the best
-    single Gaussian's, lateral colour error 0.19 / 0.25 px for the f/16 / f/1.7 lens. What limits the kernels is
-    how much the two sets' scenes differ (README, "Benchmarks"), not the number of cycles: longer
-    step 2 measured worse. Patch work does not grow with the photo size (sampling gathers only
-    patch pixels); development does."""
+    Measured (bench/bench_learn.py, 12 MP, 6 + 6 different scenes, the full preset, one thread each,
+    the two lens states sharing the 2 cores): 4.8 min; NCC 0.983 / 0.965, L2 0.85x / 0.73x the best
+    single Gaussian's, lateral colour error 0.09 / 0.18 px for the f/16 / f/1.7 lens. Longer step 2
+    measured worse (the fine nodes adapt to how the two sets' scenes differ). Patch work does not
+    grow with the photo size (sampling gathers only patch pixels); development does."""
 
 
 @dataclass(frozen=True)
