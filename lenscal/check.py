@@ -55,15 +55,12 @@ def photo_stats(pixels: np.ndarray, name: str, which: str) -> PhotoStats:
 def check_sets(sharp_dir: Path, blurry_dir: Path, settings: DevelopSettings = DevelopSettings(),
                progress: Callable[[str, int, int, dict], None] | None = None) -> dict:
     """Scan (refusing unusable sets outright), develop and judge both sets."""
-    from dataclasses import replace
-
-    from lenscal.workflow import MIN_PHOTOS, develop_shoot, shared_white_balance
+    from lenscal.workflow import MIN_PHOTOS, develop_shoot, with_shared_white_balance
 
     sharp_set = scan_shoot(sharp_dir, name="sharp set", min_photos=MIN_PHOTOS)
     blurry_set = scan_shoot(blurry_dir, name="blurry set", min_photos=MIN_PHOTOS)
     check_compatible(sharp_set, blurry_set)
-    if settings.white_balance is None:  # developed as learn develops them
-        settings = replace(settings, white_balance=shared_white_balance(sharp_set.paths + blurry_set.paths))
+    settings = with_shared_white_balance(settings, sharp_set, blurry_set)  # developed as learn develops them
     stats: list[PhotoStats] = []
     for which, shoot in (("sharp", sharp_set), ("blurry", blurry_set)):
         for photo in develop_shoot(shoot, settings, f"checking {which} set", progress):

@@ -38,6 +38,14 @@ def develop_shoot(shoot: Shoot, settings: DevelopSettings, stage: str, progress:
     return photos
 
 
+def with_shared_white_balance(settings: DevelopSettings, *shoots: Shoot) -> DevelopSettings:
+    """``settings`` to develop the photos of a learn (or its check) with: one white balance for
+    all of them, unless the caller chose one."""
+    if settings.white_balance is not None:
+        return settings
+    return replace(settings, white_balance=shared_white_balance([p for shoot in shoots for p in shoot.paths]))
+
+
 def shared_white_balance(paths: list[Path]) -> tuple[float, ...] | None:
     """One white balance for every RAW photo of a learn: the median of their as-shot ones.
 
@@ -71,8 +79,7 @@ def learn_profile(sharp_dir: Path, blurry_dir: Path, output: Path, *, settings: 
         if warn:
             warn(w)
     true_profile = LensProfile.load(truth) if truth else None
-    if settings.white_balance is None:
-        settings = replace(settings, white_balance=shared_white_balance(sharp_set.paths + blurry_set.paths))
+    settings = with_shared_white_balance(settings, sharp_set, blurry_set)
     sharp = develop_shoot(sharp_set, settings, "developing sharp set", progress, warn)
     blurry = develop_shoot(blurry_set, settings, "developing blurry set", progress, warn)
     checkpoints = output.parent / f".{output.stem}.lenscal-checkpoint"

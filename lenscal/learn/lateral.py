@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from lenscal.optics.psf import radial_coordinates
+
 TILE = 96  # px: large enough for a sub-pixel peak, small enough to resolve the radial growth
 MIN_NCC = 0.25  # correlation of the channels' edge maps at the peak; below it a tile is not trusted
 SEARCH = 4  # px: the largest shift looked for
@@ -57,8 +59,9 @@ def register_tiles(image: np.ndarray, tile: int = TILE, min_std: float = 0.004) 
     if ny == 0 or nx == 0:
         return np.zeros((0, 2)), np.zeros((0, 2, 2)), np.zeros(0)
     crop = image[:ny * tile, :nx * tile]
-    tiles = crop.reshape(ny, tile, nx, tile, 3).transpose(0, 2, 4, 1, 3).reshape(-1, 3, tile, tile)
-    edges = _edges(crop).reshape(ny, tile, nx, tile, 3).transpose(0, 2, 4, 1, 3).reshape(-1, 3, tile, tile)
+    def split(a):  # (ny * tile, nx * tile, 3) -> (ny * nx, 3, tile, tile), row by row
+        return a.reshape(ny, tile, nx, tile, 3).transpose(0, 2, 4, 1, 3).reshape(-1, 3, tile, tile)
+    tiles, edges = split(crop), split(_edges(crop))
     keep = (tiles.max((1, 2, 3)) < 0.98) & (tiles[:, 1].std((1, 2)) >= min_std)
     if not keep.any():
         return np.zeros((0, 2)), np.zeros((0, 2, 2)), np.zeros(0)
@@ -83,12 +86,6 @@ def register_tiles(image: np.ndarray, tile: int = TILE, min_std: float = 0.004) 
     weight = np.minimum(*quality)
     good = (weight >= MIN_NCC) & (np.abs(shifts).max((1, 2)) < SEARCH)
     return centres[good], shifts[good], weight[good]
-
-
-def radial_coordinates(centres: np.ndarray, frame: tuple[int, int]) -> np.ndarray:
-    """q of PSFGrid.radial for pixel centres: from the frame centre, |q| = 1 at a corner."""
-    half = np.array([(frame[0] - 1) / 2, (frame[1] - 1) / 2])
-    return (centres - half) / np.linalg.norm(half)
 
 
 def fit_radial(q: np.ndarray, shifts: np.ndarray, weights: np.ndarray, rounds: int = 3) -> np.ndarray:

@@ -22,7 +22,8 @@ from torch import nn
 from lenscal.learn.flow import cfm_loss
 from lenscal.learn.patches import model_view
 from lenscal.optics.blur import blur_patches
-from lenscal.optics.psf import bilinear_weights, gaussian, interpolate, node_positions, normalise, resample, shift
+from lenscal.optics.psf import (bilinear_weights, gaussian, interpolate, node_positions, normalise, radial_coordinates,
+                                resample, shift)
 
 
 class PSFGrid(nn.Module):
@@ -39,9 +40,8 @@ class PSFGrid(nn.Module):
             # (R, B) x (linear, cubic) coefficients, px at the corner; G is the reference
             self.lateral = nn.Parameter(torch.zeros(2, 2))
             h, w = self.frame
-            pos = torch.as_tensor(node_positions(rows, cols), dtype=torch.float32)
-            half = torch.tensor([(h - 1) / 2, (w - 1) / 2])
-            self.register_buffer("radial", (pos - 0.5) * 2 * half / half.norm())  # corner: |q| = 1
+            q = radial_coordinates(node_positions(rows, cols) * [h - 1, w - 1], self.frame)
+            self.register_buffer("radial", torch.as_tensor(q, dtype=torch.float32))  # corner: |q| = 1
         if self.smooth > 0:
             self.register_buffer("smoother", gaussian(self.smooth, 2 * math.ceil(2.5 * self.smooth) + 1).float())
         if kernels is None:

@@ -153,7 +153,7 @@ class _Run:
                                    self.checkpoint, "resume with the same photos and options, or start over")
         self.flow.load_state_dict(state["step1"])
         if state["step2"] is not None:
-            self.start_matcher()
+            self.start_matcher(measure=False)  # the checkpoint holds the grid, lateral shifts included
             self.matcher.load_state_dict(state["step2"])
         self.stage = state["stage"]
         self.gen.set_state(state["gen"])
@@ -185,13 +185,13 @@ class _Run:
             self.save()
         self.stage = "step2"
 
-    def start_matcher(self) -> None:
+    def start_matcher(self, measure: bool = True) -> None:
         s = self.s
         first = s.coarse if s.coarse and tuple(s.coarse) < self.grid_shape else self.grid_shape
         lateral = s.lateral_lr > 0 or s.lateral_measure
         grid = PSFGrid(*first, self.k, s.init_width, s.sigma_init * self.scale, smooth=s.kernel_smooth,
                        frame=self.frame if lateral else None).to(self.device)
-        if s.lateral_measure:  # registered in the blurry photos themselves (learn.lateral)
+        if s.lateral_measure and measure:  # registered in the blurry photos themselves (learn.lateral)
             coef, tiles = measure_lateral(self.blurry)
             self.history["lateral_measured"] = {"coefficients": coef.tolist(), "tiles": tiles}
             with torch.no_grad():

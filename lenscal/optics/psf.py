@@ -64,6 +64,13 @@ def node_positions(rows: int, cols: int) -> np.ndarray:
     return np.stack(np.meshgrid(r, c, indexing="ij"), axis=-1)
 
 
+def radial_coordinates(pixels: np.ndarray, frame: tuple[int, int]) -> np.ndarray:
+    """The lateral-colour model's q of full-frame pixels (..., 2) (y, x): from the frame centre,
+    |q| = 1 at a corner. One definition for the grid's nodes and for measured tiles."""
+    half = np.array([(frame[0] - 1) / 2, (frame[1] - 1) / 2])
+    return (np.asarray(pixels, dtype=np.float64) - half) / np.linalg.norm(half)
+
+
 def resample(grid: Array, rows: int, cols: int) -> torch.Tensor:
     """The same PSF field on another grid: kernels interpolated at the new nodes' positions.
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from lenscal.learn.lateral import measure_lateral, radial_coordinates, register_tiles
+from lenscal.learn.lateral import measure_lateral, register_tiles
 from lenscal.optics.blur import blur_image
-from lenscal.optics.psf import gaussian, lateral_colour, node_positions
+from lenscal.optics.psf import gaussian, lateral_colour, node_positions, radial_coordinates
 
 from .synth import dead_leaves
 
