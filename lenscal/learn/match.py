@@ -64,15 +64,17 @@ class PSFGrid(nn.Module):
         A non-negative, normalised kernel convolved with one stays so (renormalised for the
         little mass pushed past the window edge).
         """
-        k = self.raw_kernels()
-        if self.smooth > 0:
-            shape = k.shape
-            g = self.smoother
-            flat = torch.nn.functional.conv2d(k.reshape(-1, 1, *shape[-2:]), g[None, None], padding=g.shape[-1] // 2)
-            k = (flat / flat.sum((-2, -1), keepdim=True)).reshape(shape)
+        k = self._smoothed(self.raw_kernels())
         if self.frame:
             k = self._shift_rb(k)
         return k
+
+    def _smoothed(self, k: torch.Tensor) -> torch.Tensor:
+        if self.smooth <= 0:
+            return k
+        g = self.smoother
+        flat = torch.nn.functional.conv2d(k.reshape(-1, 1, *k.shape[-2:]), g[None, None], padding=g.shape[-1] // 2)
+        return (flat / flat.sum((-2, -1), keepdim=True)).reshape(k.shape)
 
     def lateral_shifts(self) -> torch.Tensor:
         """(rows, cols, 2, 2): the (dy, dx) shift of R and B at every node, px.
@@ -106,15 +108,48 @@ class PSFGrid(nn.Module):
         """
         return torch.exp(self.log_exposure + self.log_tint - self.log_tint.mean())
 
+    def _fit(self, target: torch.Tensor, steps: int = 100) -> None:
+        """Fit the logits so the smoothed kernels (lateral shift not included) match ``target``."""
+        logits = self.logits.detach().clone().requires_grad_(True)
+        opt = torch.optim.Adam([logits], lr=0.01)
+        scale = target.square().sum().clamp_min(1e-12)
+        for _ in range(steps):
+            r, c, ch, k, _ = logits.shape
+            raw = torch.softmax(logits.reshape(r, c, ch, k * k), -1).reshape(logits.shape)
+            loss = (self._smoothed(raw) - target).square().sum() / scale
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            self.logits.copy_(logits)
+
     def at(self, centres: torch.Tensor) -> torch.Tensor:
         return interpolate(self.kernels(), centres.to(self.logits.device))
 
-    def refined(self, rows: int, cols: int) -> "PSFGrid":
-        """The same field on a finer grid: the kernels interpolated at the new node positions."""
+    def refined(self, rows: int, cols: int, smooth: float | None = None) -> "PSFGrid":
+        """The same field on a finer grid: the kernels interpolated at the new node positions.
+
+        With another ``smooth`` the new raw kernels are fitted so that the kernels the grid
+        blurs with do not jump at the refinement (from the Gaussian that makes up the difference
+        in quadrature, then a hundred Adam steps: sampled sub-pixel Gaussians do not compose
+        exactly).
+        """
+        smooth = self.smooth if smooth is None else float(smooth)
         with torch.no_grad():
-            k = resample(self.raw_kernels().detach().cpu().double(), rows, cols).float()
-            new = PSFGrid(rows, cols, k.shape[-1], kernels=k.cpu(), smooth=self.smooth,
+            k = resample(self.raw_kernels().detach().cpu().double(), rows, cols)
+            if smooth < self.smooth:
+                extra = math.sqrt(self.smooth**2 - smooth**2)
+                g = gaussian(extra, 2 * math.ceil(2.5 * extra) + 1)
+                flat = torch.nn.functional.conv2d(k.reshape(-1, 1, *k.shape[-2:]), g[None, None], padding=g.shape[-1] // 2)
+                k = normalise(flat.reshape(k.shape))
+            k = k.float()
+            new = PSFGrid(rows, cols, k.shape[-1], kernels=k.cpu(), smooth=smooth,
                           frame=self.frame).to(self.logits.device)
+        if smooth != self.smooth:
+            with torch.no_grad():
+                target = resample(self._smoothed(self.raw_kernels()).detach(), rows, cols)
+            new._fit(target)
+        with torch.no_grad():
             new.sigma.copy_(self.sigma)
             new.log_exposure.copy_(self.log_exposure)
             new.log_tint.copy_(self.log_tint)
@@ -298,12 +333,12 @@ class Matcher:
                 "opt_aux": self.opt_aux.state_dict(), "opt_kernel": self.opt_kernel.state_dict(),
                 "opt_real": self.opt_real.state_dict() if self.opt_real else None,
                 "step": self.step_count, "stage_step": self.stage_step, "coverage": self.coverage,
-                "grid_shape": list(self.grid.logits.shape[:2])}
+                "grid_shape": list(self.grid.logits.shape[:2]), "smooth": self.grid.smooth}
 
     def load_state_dict(self, state: dict) -> None:
         rows, cols = state["grid_shape"]
         size = self.grid.logits.shape[-1]
-        grid = PSFGrid(rows, cols, size, smooth=self.settings.kernel_smooth, frame=self.grid.frame).to(self.device)
+        grid = PSFGrid(rows, cols, size, smooth=float(state["smooth"]), frame=self.grid.frame).to(self.device)
         grid.load_state_dict(state["grid"])
         self.set_grid(grid)
         self.real.load_state_dict(state["real"])

@@ -60,11 +60,18 @@ def sample_blurry(images: list[np.ndarray], n: int, size: int, gen: torch.Genera
     index = torch.randint(0, len(images), (n,), generator=gen)
     corners = random_corners(n, height, width, size, gen)
     patches = gather(images, index, corners, size)
-    if replace > 0:
-        other = random_corners(n, height, width, size, gen)
-        swap = torch.rand(n, generator=gen) < replace
-        corners = torch.where(swap[:, None], other, corners)
+    corners = replace_corners(corners, replace, height, width, size, gen)
     return patches, position_maps(corners, size, height, width), centres(corners, size, height, width)
+
+
+def replace_corners(corners: torch.Tensor, probability: float, height: int, width: int, size: int,
+                    gen: torch.Generator) -> torch.Tensor:
+    """``corners`` with each swapped, with ``probability``, for another random window's."""
+    if probability <= 0:
+        return corners
+    other = random_corners(len(corners), height, width, size, gen)
+    swap = torch.rand(len(corners), generator=gen) < probability
+    return torch.where(swap[:, None], other, corners)
 
 
 def centre_crop(image: np.ndarray, fraction: float, minimum: int, maximum: int) -> np.ndarray:
@@ -77,11 +84,14 @@ def centre_crop(image: np.ndarray, fraction: float, minimum: int, maximum: int) 
 
 
 def sample_clean(crops: torch.Tensor, n: int, size: int, kernel_size: int, frame: tuple[int, int],
-                 gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                 gen: torch.Generator, replace: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Sharp crops of size + K - 1 from the centre crops (N, 3, h, w), each given a random place.
 
     The place is a random ``size`` window of the full frame (height, width), with exactly the
     step-1 position maps; its centre selects the kernel. Returns (crops, maps, centres).
+    With ``replace``, the maps (not the centres: the kernel stays that of the place) are swapped
+    as :func:`sample_blurry` swaps the real patches', so that a flow model trained on these
+    learns the same position-diluted distribution as one trained on the real patches.
     """
     big = size + kernel_size - 1
     m, _, h, w = crops.shape
@@ -93,7 +103,8 @@ def sample_clean(crops: torch.Tensor, n: int, size: int, kernel_size: int, frame
     x = crops[index[:, None, None, None], torch.arange(3)[None, :, None, None], rr[:, None], cc[:, None]]
     height, width = frame
     corners = random_corners(n, height, width, size, gen)
-    return x, position_maps(corners, size, height, width), centres(corners, size, height, width)
+    maps = position_maps(replace_corners(corners, replace, height, width, size, gen), size, height, width)
+    return x, maps, centres(corners, size, height, width)
 
 
 def model_view(y: torch.Tensor) -> torch.Tensor:

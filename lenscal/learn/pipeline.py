@@ -30,7 +30,7 @@ Progress = Callable[[str, int, int, dict], None]
 STEP1 = "step 1: blurry distribution"
 STEP2 = "step 2: PSF grid"
 CHECKPOINT = "learn.pt"
-VERSION = 2  # 2: the gains split into exposure and tint
+VERSION = 3  # 2: the gains split into exposure and tint; 3: the grid's smoothing saved with it
 
 
 @dataclass
@@ -117,8 +117,8 @@ class _Run:
         y, pos, _ = patches.sample_blurry(self.blurry, n, self.s.patch, self.gen, self.s.replace_position)
         return patches.model_view(y * self.scale).to(self.device), pos.to(self.device)
 
-    def clean_batch(self, n: int):
-        x, pos, c = patches.sample_clean(self.crops, n, self.s.patch, self.k, self.frame, self.gen)
+    def clean_batch(self, n: int, replace: float = 0.0):
+        x, pos, c = patches.sample_clean(self.crops, n, self.s.patch, self.k, self.frame, self.gen, replace)
         return x.to(self.device), pos.to(self.device), c
 
     # -- checkpoints --------------------------------------------------------------------------
@@ -206,11 +206,13 @@ class _Run:
         n_coarse = int(s.coarse_fraction * s.step2_steps) if tuple(m.grid.logits.shape[:2]) != self.grid_shape else 0
         while m.step_count < s.step2_steps:
             if tuple(m.grid.logits.shape[:2]) != self.grid_shape and m.step_count >= n_coarse:
-                m.set_grid(m.grid.refined(*self.grid_shape), keep_schedule=not s.fine_lr_restart)
+                m.set_grid(m.grid.refined(*self.grid_shape, s.fine_smooth), keep_schedule=not s.fine_lr_restart)
                 self.snapshot, self.calm = None, 0
             if s.train_real:
                 m.real_step(*self.blurry_batch(s.step2_batch), self.gen)
-            m.aux_step(*self.clean_batch(s.step2_batch), self.gen)
+            # aux_replace: the aux model learns the simulated patches with the location
+            # replacement the real model learns the real ones with
+            m.aux_step(*self.clean_batch(s.step2_batch, s.replace_position if s.aux_replace else 0.0), self.gen)
             info = m.kernel_step(*self.clean_batch(s.step2_batch), self.gen)
             n = m.step_count
             fine = tuple(m.grid.logits.shape[:2]) == self.grid_shape

@@ -30,6 +30,10 @@ class LearnSettings:
     step1_lr: float = 2e-3
     ema_std: float = 0.05  # power-function EMA, relative std (EDM2)
     replace_position: float = 0.2
+    # step 2's aux model sees the simulated patches with the same location replacement (as the real
+    # model sees the real ones). Principled, but measured a little worse at 12 MP (L2 0.85x / 0.73x ->
+    # 0.89x / 0.75x, lateral colour 0.09 / 0.18 -> 0.15 / 0.23 px), so off, as in the reference
+    aux_replace: bool = False
     # step 2: distribution matching of the PSF grid
     step2_steps: int = 3000  # upper bound on cycles (real, aux and kernel step)
     step2_min_steps: int = 1500
@@ -40,6 +44,10 @@ class LearnSettings:
     kernel_lr_halving: int = 600  # cycles per halving of the kernel lr
     kernel_lr_floor: float = 1e-3
     kernel_smooth: float = 0.8  # px, fixed Gaussian every kernel is convolved with (match.PSFGrid.kernels)
+    # px, the same on the refined (fine) grid; None = kernel_smooth. 0.5 lets a sharp core with a
+    # halo through (peak 0.42 wide open, beyond 0.8 px smoothing's ~0.25) and measured L2 0.73x ->
+    # 0.69x at f/1.7 but 0.85x -> 1.11x at f/16 (12 MP), so it stays a --set option
+    fine_smooth: float | None = None
     # EMA of the kernels reported and checked for stopping (0 = off). Averaging over ~500 cycles
     # (it also keeps some of the refined coarse grid, a smoothness prior) measured better than ~50:
     # demo seeds 0 / 1, PSNR gain +2.34 / +2.25 -> +2.45 / +2.36 dB, L2 0.286 / 0.291 -> 0.260 / 0.273

@@ -53,6 +53,24 @@ def test_smoothed_kernels_stay_normalised_and_lose_single_pixel_spikes():
     assert torch.allclose(g.refined(3, 3).kernels()[0, 0], k[0, 0], atol=1e-5)
 
 
+def test_a_refined_grid_with_less_smoothing_blurs_with_the_same_kernels():
+    """Refining to a smaller smoothing hands the difference to the raw kernels (Gaussians add in
+    quadrature), so the kernels the grid blurs with do not jump; a narrower one is now possible."""
+    torch.manual_seed(0)
+    g = PSFGrid(2, 2, 13, smooth=0.8)
+    with torch.no_grad():
+        g.logits.add_(0.5 * torch.randn_like(g.logits))
+    k = g.kernels()
+    fine = g.refined(2, 2, smooth=0.5)
+    assert fine.smooth == 0.5
+    assert torch.allclose(fine.kernels(), k, atol=3e-4)
+    assert (fine.kernels() - k).abs().max() > 0  # really another parameterisation
+    with torch.no_grad():
+        fine.logits.fill_(-30.0)
+        fine.logits[..., 6, 6] = 0.0
+    assert fine.kernels().max() > 0.5  # a 0.5 px core: beyond what 0.8 px smoothing allows (< 0.3)
+
+
 def test_radial_lateral_colour_shifts_r_and_b_outwards_and_keeps_kernels_valid():
     """The four lateral-colour numbers move R and B radially by (a + b r^2) q px, G stays put,
     and the kernels stay non-negative and normalised (Fourier shift ringing is clipped)."""
@@ -147,3 +165,16 @@ def test_tint_is_learned_only_when_asked_and_never_moves_the_exposure_ratio():
     gains = matcher.grid.gains().detach()
     assert float(gains.max() / gains.min()) > 1.001  # the channels now differ
     assert torch.isclose(gains.log().mean(), matcher.grid.log_exposure.detach(), atol=1e-6)
+
+
+def test_a_matcher_state_restores_a_grid_with_its_own_smoothing():
+    """After a refinement to less smoothing, a checkpointed matcher must come back with that
+    smoothing (the preset's would not even fit the saved smoothing kernel)."""
+    matcher, settings, (x, pos, centres), gen = tiny_matcher(kernel_smooth=0.8)
+    matcher.set_grid(PSFGrid(2, 2, 13, smooth=0.8).refined(3, 3, smooth=0.5), keep_schedule=True)
+    matcher.kernel_step(x, pos, centres, gen)
+    state = matcher.state_dict()
+    other, _, _, _ = tiny_matcher(kernel_smooth=0.8)
+    other.load_state_dict(state)
+    assert other.grid.smooth == 0.5 and tuple(other.grid.logits.shape[:2]) == (3, 3)
+    assert torch.equal(other.grid.kernels(), matcher.grid.kernels())

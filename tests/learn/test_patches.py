@@ -61,6 +61,20 @@ def test_centre_crops_and_random_places():
     assert torch.allclose(centres, (maps.mean((2, 3)) + 1) / 2, atol=1e-5)
 
 
+def test_clean_patches_get_the_same_replacement_but_keep_their_kernel_place():
+    """The aux model must see simulated patches with the location replacement the real model
+    sees real ones with; the kernel still follows the true place (the centres)."""
+    crops = torch.from_numpy(np.stack([patches.centre_crop(_coded_images(1, 50, 80)[0], 0.4, 10, 1000)]))
+    gen = torch.Generator().manual_seed(3)
+    _, maps, centres = patches.sample_clean(crops, 1000, 8, 5, (1000, 2000), gen, replace=0.2)
+    moved = ((centres - (maps.mean((2, 3)) + 1) / 2).abs() > 1e-4).any(1)
+    assert 0.15 < float(moved.float().mean()) < 0.25
+    gen = torch.Generator().manual_seed(3)
+    _, maps0, centres0 = patches.sample_clean(crops, 1000, 8, 5, (1000, 2000), gen)
+    assert torch.equal(centres0, centres)  # the places (and kernels) are those drawn without replacement
+    assert torch.equal(maps0[~moved], maps[~moved])
+
+
 def test_interpolation_convention_node_00_is_top_left():
     grid = torch.zeros(2, 3, 3, 3, 3, dtype=torch.float64)
     for r in range(2):
