@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 
+from lenscal.optics.psf import mirror_average
 from lenscal.profile import LensProfile
 from tests.conftest import REPO, run_cli, tree_hashes
 
@@ -37,6 +38,8 @@ def test_learn_writes_profile_pictures_and_summary(small_shoot, tmp_path):
     assert tuple(profile.psf.grid_shape) == (2, 2) and profile.psf.kernel_size == 13
     assert profile.camera.model == "DC-GX9" and profile.f_number_blurry == 16
     assert np.allclose(profile.grid().sum((-2, -1)), 1, atol=1e-4)
+    # by default the grid is reported mirror-averaged, as a centred lens's blur is (--set mirror=false not given)
+    assert np.allclose(profile.grid(), mirror_average(profile.grid()).numpy(), atol=1e-6)
     assert (tmp_path / "lens_psf.png").stat().st_size > 1000
     assert (tmp_path / "lens_before_after.png").stat().st_size > 1000
     assert 0 < summary["score"]["ncc_mean"] <= 1 and summary["profile"] == str(out)

@@ -24,7 +24,7 @@ from lenscal.learn.lateral import measure_lateral
 from lenscal.learn.match import Matcher, PSFGrid, confidence, node_change
 from lenscal.learn.presets import LearnSettings, get_settings
 from lenscal.learn.unet import VelocityUNet, count_parameters
-from lenscal.optics.psf import ncc
+from lenscal.optics.psf import mirror_average, ncc
 
 Progress = Callable[[str, int, int, dict], None]
 STEP1 = "step 1: blurry distribution"
@@ -239,6 +239,8 @@ class _Run:
         rows, cols = self.grid_shape
         stability = (ncc(kernels, self.snapshot).numpy() if self.snapshot is not None
                      and self.snapshot.shape == kernels.shape else np.ones((rows, cols)))
+        if self.s.mirror:
+            kernels = mirror_average(kernels)
         conf = confidence(m.coverage.numpy().reshape(rows, cols), stability.reshape(rows, cols))
         gains = self.gain0 * m.grid.gains().detach().cpu().double().numpy()
         settings = {**self.s.to_dict(), "device": str(self.device), "grid_shape": list(self.grid_shape),

@@ -83,6 +83,16 @@ def resample(grid: Array, rows: int, cols: int) -> torch.Tensor:
     return interpolate(g, pos).reshape(rows, cols, *g.shape[2:])
 
 
+def mirror_average(grid: Array) -> torch.Tensor:
+    """The grid (R, C, ..., K, K) made mirror-symmetric about the frame's centre lines, as the
+    blur of a centred lens is: each node averaged with its mirror images across the vertical and
+    horizontal centre lines, their kernels mirrored the same way."""
+    g = _t(grid)
+    x = g.flip(1, -1)
+    y = g.flip(0, -2)
+    return (g + x + y + y.flip(1, -1)) / 4
+
+
 def centroid(kernels: Array) -> torch.Tensor:
     """Centre of mass (dy, dx) of each kernel relative to the kernel centre, shape (..., 2)."""
     k = _t(kernels)

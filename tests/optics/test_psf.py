@@ -58,3 +58,22 @@ def test_ncc_is_lenient_so_l2_matters():
     k = psf.gaussian(1.0, 13, sigma_x=1.6, theta=0.5)
     _, g = psf.best_gaussian(k[None].expand(3, 13, 13))
     assert psf.ncc(g, k[None].expand(3, 13, 13)).item() > 0.9
+
+
+def test_mirror_symmetry_keeps_a_centred_lens_and_pools_mirrored_places():
+    """A centred lens (the simulator's, with its radial lateral colour, astigmatism and coma
+    pointing outwards) is a fixed point of the mirror average, so the prior costs it nothing;
+    a blur seen at one place only is shared with its three mirror places, mirrored."""
+    from lenscal.simulate import lens_psf_grid
+
+    lens = torch.as_tensor(lens_psf_grid("wide", 300, 450, 4, 5))
+    assert torch.allclose(psf.mirror_average(lens), lens, atol=1e-6)
+    one = psf.gaussian(1.0, 13).double().expand(4, 5, 3, 13, 13).clone()
+    one[0, 0] = psf.gaussian(1.0, 13, 1.0, 2.0).double()  # top-left node's blur pushed down and right
+    sym = psf.mirror_average(one)
+    assert torch.allclose(sym.sum((-2, -1)), torch.ones(4, 5, 3, dtype=torch.float64))
+    c = psf.centroid(sym)[..., 1, :]  # G
+    assert torch.allclose(c[0, 0], torch.tensor([0.25, 0.5], dtype=torch.float64), atol=1e-6)
+    assert torch.allclose(c[3, 4], -c[0, 0], atol=1e-6)  # the opposite corner: mirrored both ways
+    assert torch.allclose(c[0, 4], c[0, 0] * torch.tensor([1, -1.0], dtype=torch.float64), atol=1e-6)
+    assert torch.allclose(c[1, 1], torch.zeros(2, dtype=torch.float64), atol=1e-6)  # others untouched
