@@ -207,11 +207,15 @@ def learn(
         raise LenscalError("the profile must be a .json file", output)
     if output.exists() and not overwrite and not resume:
         raise OutputError("exists already, not overwritten", output, "use --overwrite or another name")
+    from lenscal.learn.presets import get_settings
+
+    overrides = _overrides(set_)
+    get_settings(preset, overrides)  # a bad preset or --set is refused before any photo is read
     settings = _settings(demosaic, 1.0, vignetting)
     with progress_bars() as progress:
         summary = learn_profile(sharp, blurry, output, settings=settings, preset=preset, seed=seed,
                                 device=device, resume=resume, grid=grid, truth=truth,
-                                progress=progress, warn=warn, overrides=_overrides(set_))
+                                progress=progress, warn=warn, overrides=overrides)
     if as_json:
         out.print_json(json.dumps(summary))
         return

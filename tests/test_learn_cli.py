@@ -75,3 +75,12 @@ def test_learn_killed_midway_resumes_to_the_same_result(small_shoot, tmp_path):
     a, b = LensProfile.load(clean), LensProfile.load(out)
     assert np.allclose(a.grid(), b.grid(), atol=1e-5)
     assert abs(a.noise_sigma - b.noise_sigma) < 1e-6
+
+
+def test_a_mistyped_setting_is_refused_before_any_photo_is_read(tmp_path):
+    """``--set mirror=False`` arrives as the string "False", which Python reads as true: refused,
+    in one line, before the (here missing) photo folders are even looked at."""
+    r = run_cli("learn", "--sharp", tmp_path / "none", "--blurry", tmp_path / "none", "-o", tmp_path / "p.json",
+                "--set", "mirror=False")
+    assert r.returncode == 2 and "mirror must be true or false" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "p.json").exists()

@@ -61,7 +61,7 @@ class LearnSettings:
     # corner) is not, so mirrored places pool what they learned. 12 MP, 6 + 6 different scenes:
     # L2 0.85x / 0.73x -> 0.75x / 0.71x, NCC 0.983 / 0.965 -> 0.986 / 0.968, lateral colour 0.09 /
     # 0.18 -> 0.07 / 0.16 px. Tying the nodes during step 2 instead measured worse (1.00x / 0.91x).
-    # Off (--set mirror=false) for a decentred lens.
+    # Turn it off (--set mirror=false) for a decentred lens.
     mirror: bool = True
     init_width: float = 1.5  # px, the centred Gaussian every kernel starts as
     coarse: tuple[int, int] | None = (3, 3)  # learn this grid first, then refine to the full grid
@@ -171,4 +171,19 @@ def get_settings(preset: str, overrides: dict | None = None) -> LearnSettings:
     for key in ("channels", "coarse"):
         if isinstance(overrides.get(key), list):
             overrides[key] = tuple(overrides[key])
+    for key, value in overrides.items():  # a typo such as mirror=False must not pass as a truthy string
+        default = getattr(settings, key)
+        if isinstance(default, bool):
+            wrong = not isinstance(value, bool)
+            want = "true or false"
+        elif isinstance(default, (int, float)):
+            wrong = isinstance(value, bool) or not isinstance(value, (int, float))
+            want = "a number"
+        else:
+            wrong = False
+        if wrong:
+            from lenscal.errors import LenscalError
+
+            raise LenscalError(f"learn setting {key} must be {want}, got {value!r}",
+                               hint=f"e.g. --set {key}={'false' if want.startswith('true') else default}")
     return dataclasses.replace(settings, **overrides)

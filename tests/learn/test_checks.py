@@ -39,6 +39,11 @@ def test_bad_shapes_and_counts_are_refused(sets):
         learn_grid(sharp, blurry, preset="nope")
     with pytest.raises(LenscalError, match="unknown learn setting"):
         learn_grid(sharp, blurry, overrides={"step_one": 3})
+    # --set mirror=False reaches here as the string "False", which would read as true
+    with pytest.raises(LenscalError, match="mirror must be true or false"):
+        learn_grid(sharp, blurry, overrides={"mirror": "False"})
+    with pytest.raises(LenscalError, match="step1_steps must be a number"):
+        learn_grid(sharp, blurry, overrides={"step1_steps": "lots"})
 
 
 def test_gain_between_sets_is_estimated_from_means(sets):
