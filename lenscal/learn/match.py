@@ -52,8 +52,7 @@ class PSFGrid(nn.Module):
         self.log_tint = nn.Parameter(torch.zeros(3))
 
     def raw_kernels(self) -> torch.Tensor:
-        r, c, ch, k, _ = self.logits.shape
-        return torch.softmax(self.logits.reshape(r, c, ch, k * k), -1).reshape(self.logits.shape)
+        return _softmax_kernels(self.logits)
 
     def kernels(self) -> torch.Tensor:
         """The softmax kernels, convolved with a small fixed Gaussian when ``smooth`` > 0.
@@ -70,11 +69,7 @@ class PSFGrid(nn.Module):
         return k
 
     def _smoothed(self, k: torch.Tensor) -> torch.Tensor:
-        if self.smooth <= 0:
-            return k
-        g = self.smoother
-        flat = torch.nn.functional.conv2d(k.reshape(-1, 1, *k.shape[-2:]), g[None, None], padding=g.shape[-1] // 2)
-        return (flat / flat.sum((-2, -1), keepdim=True)).reshape(k.shape)
+        return _convolve(k, self.smoother) if self.smooth > 0 else k
 
     def lateral_shifts(self) -> torch.Tensor:
         """(rows, cols, 2, 2): the (dy, dx) shift of R and B at every node, px.
@@ -114,9 +109,7 @@ class PSFGrid(nn.Module):
         opt = torch.optim.Adam([logits], lr=0.01)
         scale = target.square().sum().clamp_min(1e-12)
         for _ in range(steps):
-            r, c, ch, k, _ = logits.shape
-            raw = torch.softmax(logits.reshape(r, c, ch, k * k), -1).reshape(logits.shape)
-            loss = (self._smoothed(raw) - target).square().sum() / scale
+            loss = (self._smoothed(_softmax_kernels(logits)) - target).square().sum() / scale
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -139,9 +132,7 @@ class PSFGrid(nn.Module):
             k = resample(self.raw_kernels().detach().cpu().double(), rows, cols)
             if smooth < self.smooth:
                 extra = math.sqrt(self.smooth**2 - smooth**2)
-                g = gaussian(extra, 2 * math.ceil(2.5 * extra) + 1)
-                flat = torch.nn.functional.conv2d(k.reshape(-1, 1, *k.shape[-2:]), g[None, None], padding=g.shape[-1] // 2)
-                k = normalise(flat.reshape(k.shape))
+                k = _convolve(k, gaussian(extra, 2 * math.ceil(2.5 * extra) + 1))
             k = k.float()
             new = PSFGrid(rows, cols, k.shape[-1], kernels=k.cpu(), smooth=smooth,
                           frame=self.frame).to(self.logits.device)
@@ -162,6 +153,19 @@ class PSFGrid(nn.Module):
         k = self.at(centres)
         y = blur_patches(x * self.gains()[None, :, None, None], k)
         return y + self.sigma.abs() * noise, k
+
+
+def _softmax_kernels(logits: torch.Tensor) -> torch.Tensor:
+    """Kernels (..., K, K) from per-pixel logits: non-negative and summing to one."""
+    return torch.softmax(logits.flatten(-2), -1).reshape(logits.shape)
+
+
+def _convolve(kernels: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """Every (K, K) kernel convolved with the small kernel ``g`` ('same' size), renormalised for
+    the little mass pushed past the window edge."""
+    flat = torch.nn.functional.conv2d(kernels.reshape(-1, 1, *kernels.shape[-2:]), g[None, None].to(kernels.dtype),
+                                      padding=g.shape[-1] // 2)
+    return (flat / flat.sum((-2, -1), keepdim=True)).reshape(kernels.shape)
 
 
 def _coords(size: int, device) -> torch.Tensor:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from lenscal.errors import LenscalError
+
 
 @dataclass(frozen=True)
 class LearnSettings:
@@ -156,16 +158,12 @@ PRESETS: dict[str, type[LearnSettings]] = {"fast": Fast, "balanced": Balanced, "
 def get_settings(preset: str, overrides: dict | None = None) -> LearnSettings:
     """The preset's settings with ``overrides`` applied (unknown keys are an error, not ignored)."""
     if preset not in PRESETS:
-        from lenscal.errors import LenscalError
-
         raise LenscalError(f"unknown preset {preset!r}", hint="choose one of " + ", ".join(PRESETS))
     settings = PRESETS[preset]()
     overrides = dict(overrides or {})
     known = {f.name for f in dataclasses.fields(settings)}
     unknown = set(overrides) - known
     if unknown:
-        from lenscal.errors import LenscalError
-
         raise LenscalError(f"unknown learn setting(s): {', '.join(sorted(unknown))}",
                            hint="see lenscal/learn/presets.py for the names")
     for key in ("channels", "coarse"):
@@ -174,16 +172,9 @@ def get_settings(preset: str, overrides: dict | None = None) -> LearnSettings:
     for key, value in overrides.items():  # a typo such as mirror=False must not pass as a truthy string
         default = getattr(settings, key)
         if isinstance(default, bool):
-            wrong = not isinstance(value, bool)
-            want = "true or false"
-        elif isinstance(default, (int, float)):
-            wrong = isinstance(value, bool) or not isinstance(value, (int, float))
-            want = "a number"
-        else:
-            wrong = False
-        if wrong:
-            from lenscal.errors import LenscalError
-
-            raise LenscalError(f"learn setting {key} must be {want}, got {value!r}",
-                               hint=f"e.g. --set {key}={'false' if want.startswith('true') else default}")
+            if not isinstance(value, bool):
+                raise LenscalError(f"learn setting {key} must be true or false, got {value!r}",
+                                   hint=f"e.g. --set {key}=false")
+        elif isinstance(default, (int, float)) and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise LenscalError(f"learn setting {key} must be a number, got {value!r}", hint=f"e.g. --set {key}={default}")
     return dataclasses.replace(settings, **overrides)
