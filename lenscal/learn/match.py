@@ -34,6 +34,7 @@ class PSFGrid(nn.Module):
                  kernels: torch.Tensor | None = None, smooth: float = 0.0,
                  frame: tuple[int, int] | None = None):
         super().__init__()
+        self.rows, self.cols, self.size = rows, cols, size
         self.smooth = float(smooth)
         self.frame = tuple(frame) if frame else None
         if self.frame:
@@ -50,6 +51,10 @@ class PSFGrid(nn.Module):
         self.sigma = nn.Parameter(torch.tensor(float(sigma)))
         self.log_exposure = nn.Parameter(torch.zeros(()))
         self.log_tint = nn.Parameter(torch.zeros(3))
+
+    @property
+    def device(self) -> torch.device:
+        return self.sigma.device
 
     def raw_kernels(self) -> torch.Tensor:
         return _softmax_kernels(self.logits)
@@ -117,7 +122,7 @@ class PSFGrid(nn.Module):
             self.logits.copy_(logits)
 
     def at(self, centres: torch.Tensor) -> torch.Tensor:
-        return interpolate(self.kernels(), centres.to(self.logits.device))
+        return interpolate(self.kernels(), centres.to(self.device))
 
     def refined(self, rows: int, cols: int, smooth: float | None = None) -> "PSFGrid":
         """The same field on a finer grid: the kernels interpolated at the new node positions.
@@ -135,7 +140,7 @@ class PSFGrid(nn.Module):
                 k = _convolve(k, gaussian(extra, 2 * math.ceil(2.5 * extra) + 1))
             k = k.float()
             new = PSFGrid(rows, cols, k.shape[-1], kernels=k.cpu(), smooth=smooth,
-                          frame=self.frame).to(self.logits.device)
+                          frame=self.frame).to(self.device)
         if smooth != self.smooth:
             with torch.no_grad():
                 target = resample(self._smoothed(self.raw_kernels()).detach(), rows, cols)
@@ -253,7 +258,7 @@ class Matcher:
         self.opt_kernel = torch.optim.Adam(groups, betas=(0.9, 0.99))
         self.stage_step = self.stage_step if keep_schedule else 0
         self.average: torch.Tensor | None = None
-        self.coverage = torch.zeros(grid.logits.shape[0] * grid.logits.shape[1], dtype=torch.float64)
+        self.coverage = torch.zeros(grid.rows * grid.cols, dtype=torch.float64)
 
     def _group(self, name: str) -> dict:
         """The kernel optimiser's parameter group ``name`` (looked up each time: loading a
@@ -269,7 +274,7 @@ class Matcher:
 
     def aux_step(self, x: torch.Tensor, pos: torch.Tensor, centres: torch.Tensor, gen: torch.Generator) -> float:
         """One CFM update of the aux model on patches simulated with the current grid."""
-        p = x.shape[-1] - self.grid.logits.shape[-1] + 1
+        p = x.shape[-1] - self.grid.size + 1
         with torch.no_grad():
             y, _ = self.grid(x, centres, self._noise((x.shape[0], 3, p, p), gen))
         loss = cfm_loss(self.aux, model_view(y), pos, gen)
@@ -292,7 +297,7 @@ class Matcher:
         """One update of the grid, sigma and gains along the distribution-matching gradient."""
         s = self.settings
         n = x.shape[0]
-        p = x.shape[-1] - self.grid.logits.shape[-1] + 1
+        p = x.shape[-1] - self.grid.size + 1
         y, k = self.grid(x, centres, self._noise((n, 3, p, p), gen))
         y1c = model_view(y)
         eps = self._noise(y1c.shape, gen)
@@ -317,7 +322,7 @@ class Matcher:
             with torch.no_grad():
                 now = self.grid.kernels().detach()
                 self.average = now.clone() if self.average is None else self.average.lerp_(now, 1 - s.kernel_average)
-        rows, cols = self.grid.logits.shape[:2]
+        rows, cols = self.grid.rows, self.grid.cols
         idx, w = bilinear_weights(centres.double(), rows, cols)
         self.coverage.index_add_(0, idx.flatten(), w.flatten())
         self.step_count += 1
@@ -337,12 +342,11 @@ class Matcher:
                 "opt_aux": self.opt_aux.state_dict(), "opt_kernel": self.opt_kernel.state_dict(),
                 "opt_real": self.opt_real.state_dict() if self.opt_real else None,
                 "step": self.step_count, "stage_step": self.stage_step, "coverage": self.coverage,
-                "grid_shape": list(self.grid.logits.shape[:2]), "smooth": self.grid.smooth}
+                "grid_shape": [self.grid.rows, self.grid.cols], "smooth": self.grid.smooth}
 
     def load_state_dict(self, state: dict) -> None:
         rows, cols = state["grid_shape"]
-        size = self.grid.logits.shape[-1]
-        grid = PSFGrid(rows, cols, size, smooth=float(state["smooth"]), frame=self.grid.frame).to(self.device)
+        grid = PSFGrid(rows, cols, self.grid.size, smooth=float(state["smooth"]), frame=self.grid.frame).to(self.device)
         grid.load_state_dict(state["grid"])
         self.set_grid(grid)
         self.real.load_state_dict(state["real"])

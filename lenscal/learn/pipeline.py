@@ -203,9 +203,9 @@ class _Run:
         if self.matcher is None:
             self.start_matcher()
         m = self.matcher
-        n_coarse = int(s.coarse_fraction * s.step2_steps) if tuple(m.grid.logits.shape[:2]) != self.grid_shape else 0
+        n_coarse = int(s.coarse_fraction * s.step2_steps) if (m.grid.rows, m.grid.cols) != self.grid_shape else 0
         while m.step_count < s.step2_steps:
-            if tuple(m.grid.logits.shape[:2]) != self.grid_shape and m.step_count >= n_coarse:
+            if (m.grid.rows, m.grid.cols) != self.grid_shape and m.step_count >= n_coarse:
                 m.set_grid(m.grid.refined(*self.grid_shape, s.fine_smooth), keep_schedule=not s.fine_lr_restart)
                 self.snapshot, self.calm = None, 0
             if s.train_real:
@@ -215,7 +215,7 @@ class _Run:
             m.aux_step(*self.clean_batch(s.step2_batch, s.replace_position if s.aux_replace else 0.0), self.gen)
             info = m.kernel_step(*self.clean_batch(s.step2_batch), self.gen)
             n = m.step_count
-            fine = tuple(m.grid.logits.shape[:2]) == self.grid_shape
+            fine = (m.grid.rows, m.grid.cols) == self.grid_shape
             if n % s.check_every == 0:
                 kernels = m.estimate()
                 if fine and self.snapshot is not None:
