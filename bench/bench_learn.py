@@ -33,7 +33,8 @@ from lenscal.learn import learn_grid  # noqa: E402
 from lenscal.learn.presets import get_settings  # noqa: E402
 from lenscal.optics.blur import blur_image  # noqa: E402
 from lenscal.optics.psf import grid_report  # noqa: E402
-from lenscal.simulate import random_crop  # noqa: E402
+from lenscal.optics.diffraction import relative_scales  # noqa: E402
+from lenscal.simulate import EXTREMES, PIXEL_PITCH_UM, random_crop  # noqa: E402
 
 PHOTOS = REPO.parent / "shared" / "data" / "photos" / "unsplash"
 
@@ -132,10 +133,14 @@ def main() -> None:
     ap.add_argument("--same-scenes", action="store_true",
                     help="shoot the same 6 scenes (reframed) at both apertures instead of 12 different scenes")
     ap.add_argument("--overrides", default="{}", help="JSON dict of learn settings")
+    ap.add_argument("--pixel-pitch", type=float, default=PIXEL_PITCH_UM,
+                    help="um, as lenscal learn --pixel-pitch: the diffraction is modelled from it and each "
+                         "case's f-number (the simulator's 3.3 by default; 0 = learn it like any blur)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results_learn.json")
     args = ap.parse_args()
     results = {"machine": platform.processor() or platform.machine(), "megapixels": args.megapixels,
-               "preset": args.preset, "same_scenes": args.same_scenes, "overrides": json.loads(args.overrides), "cases": {}}
+               "preset": args.preset, "same_scenes": args.same_scenes, "overrides": json.loads(args.overrides),
+               "pixel_pitch_um": args.pixel_pitch, "cases": {}}
     for kind in args.cases:
         t0 = time.perf_counter()
         sharp, blurry, truth, scenes = make_shoot(kind, args.megapixels, args.sigma, args.seed, args.same_scenes)
@@ -153,8 +158,10 @@ def main() -> None:
                 print(f"  [{kind}] {stage}: {done}/{total} {info}", flush=True)
 
         t0 = time.perf_counter()
+        # the sharp photos are the scenes themselves here (no sharp-aperture diffraction to subtract)
+        scales = relative_scales(EXTREMES[kind], args.pixel_pitch) if args.pixel_pitch > 0 else None
         result = learn_grid(sharp, blurry, preset=args.preset, seed=args.seed, progress=progress,
-                            overrides=json.loads(args.overrides))
+                            overrides=json.loads(args.overrides), diffraction=scales)
         t_learn = time.perf_counter() - t0
         rep = grid_report(result.grid, truth)
         case = {"size": list(sharp[0].shape[:2]), "simulate_seconds": t_sim, "learn_seconds": t_learn, **rep,

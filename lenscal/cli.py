@@ -193,6 +193,10 @@ def learn(
     device: str = typer.Option("auto", help="auto, cpu, cuda or mps."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted learn from its checkpoint."),
     grid: int = typer.Option(8, help="PSF grid size (grid x grid nodes)."),
+    pixel_pitch: Optional[float] = typer.Option(
+        None, "--pixel-pitch", min=0.5, max=20.0,
+        help="Sensor pixel pitch in um (e.g. 3.3 for a 20 MP Micro Four Thirds body): models the "
+             "diffraction of a stopped-down blurry set from its f-number, for a more exact blur."),
     demosaic: Demosaic = typer.Option(Demosaic.ahd, help="Demosaic algorithm."),
     vignetting: Vignetting = typer.Option(Vignetting.auto, help="Devignetting with lensfun."),
     truth: Optional[Path] = typer.Option(None, help="A true profile (simulated shoots) to score against."),
@@ -215,7 +219,7 @@ def learn(
     with progress_bars() as progress:
         summary = learn_profile(sharp, blurry, output, settings=settings, preset=preset, seed=seed,
                                 device=device, resume=resume, grid=grid, truth=truth,
-                                progress=progress, warn=warn, overrides=overrides)
+                                progress=progress, warn=warn, overrides=overrides, pixel_pitch=pixel_pitch)
     if as_json:
         out.print_json(json.dumps(summary))
         return

@@ -17,7 +17,7 @@ from lenscal.develop import DevelopSettings, load_photo
 from lenscal.errors import LenscalError
 from lenscal.io.images import read_image, write_tiff
 from lenscal.profile import LensProfile
-from lenscal.simulate import ShootPlan, simulate_shoot
+from lenscal.simulate import PIXEL_PITCH_UM, ShootPlan, simulate_shoot
 from lenscal.workflow import bundled_examples, learn_profile, psnr
 
 Progress = Callable[[str, int, int, dict], None]
@@ -44,7 +44,7 @@ def run_demo(output: Path, *, photos: Path | None = None, extreme: str = "stoppe
     profile_path = output / "lens_profile.json"
     summary = learn_profile(shoot / "sharp", shoot / "blurry", profile_path, settings=DevelopSettings(),
                             preset=preset, seed=seed, truth=shoot / "truth" / "blurry_psf.json",
-                            progress=progress, warn=warn, overrides=overrides)
+                            progress=progress, warn=warn, overrides=overrides, pixel_pitch=PIXEL_PITCH_UM)
     profile = LensProfile.load(profile_path)
     truth = LensProfile.load(shoot / "truth" / "blurry_psf.json")
     gains, pairs = [], []

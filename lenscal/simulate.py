@@ -31,19 +31,18 @@ from typing import Callable
 
 import cv2
 import numpy as np
-from scipy.special import j1
 
 from lenscal.io.dng import mosaic_from_rgb, write_dng
 from lenscal.io.formats import IMAGE_EXTENSIONS
 from lenscal.io.images import read_image, write_tiff
 from lenscal.optics.blur import blur_image
+from lenscal.optics.diffraction import WAVELENGTH_UM, airy
 from lenscal.optics.psf import gaussian, node_positions
 from lenscal.optics.vignetting import vignetting_gain
 from lenscal.photo import Metadata
 from lenscal.profile import LensProfile
 
 PIXEL_PITCH_UM = 3.3
-WAVELENGTH_UM = (0.61, 0.54, 0.46)  # effective R, G, B
 EXTREMES = {"stopped": 16.0, "wide": 1.7}
 SHARP_F = 5.6
 
@@ -66,17 +65,6 @@ CAMERA = Metadata(make="Panasonic", model="DC-GX9", lens_make="Panasonic",
 
 
 # -- the lens ------------------------------------------------------------------------------------
-def _airy(size: int, scale_px: float, oversample: int = 5) -> np.ndarray:
-    """Pixel-integrated Airy pattern; ``scale_px`` = lambda * N / pitch (first zero at 1.22x)."""
-    r = (np.arange(size * oversample) - (size * oversample - 1) / 2) / oversample
-    rr = np.hypot(r[:, None], r[None, :])
-    x = np.pi * rr / scale_px
-    with np.errstate(invalid="ignore", divide="ignore"):
-        a = np.where(x > 1e-8, (2 * j1(x) / x) ** 2, 1.0)
-    a = a.reshape(size, oversample, size, oversample).mean(axis=(1, 3))
-    return a / a.sum()
-
-
 def _convolve_small(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     from scipy.signal import fftconvolve
 
@@ -96,7 +84,7 @@ def _node_kernel(kind: str, rho: float, angle: float, channel: int, size: int) -
         return gaussian(s_rad, size, dy, dx, sigma_x=s_tan, theta=theta + math.pi / 2).numpy()
     if kind == "stopped":
         scale = WAVELENGTH_UM[channel] * EXTREMES["stopped"] / PIXEL_PITCH_UM
-        core = _airy(size, scale)
+        core = airy(size, scale)
         s_rad, s_tan = 0.35 + 0.35 * rho**2, 0.35 + 0.15 * rho**2
         aberr = gaussian(s_rad, size, dy, dx, sigma_x=s_tan, theta=theta + math.pi / 2).numpy()
         return _convolve_small(core, aberr)

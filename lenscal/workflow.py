@@ -67,8 +67,13 @@ def shared_white_balance(paths: list[Path]) -> tuple[float, ...] | None:
 def learn_profile(sharp_dir: Path, blurry_dir: Path, output: Path, *, settings: DevelopSettings,
                   preset: str = "fast", seed: int = 0, device: str = "auto", resume: bool = False,
                   grid: int = 8, truth: Path | None = None, progress: Progress | None = None,
-                  warn: Callable[[str], None] | None = None, overrides: dict | None = None) -> dict:
-    """Scan, develop, learn and save a profile with its pictures; returns a JSON-able summary."""
+                  warn: Callable[[str], None] | None = None, overrides: dict | None = None,
+                  pixel_pitch: float | None = None) -> dict:
+    """Scan, develop, learn and save a profile with its pictures; returns a JSON-able summary.
+
+    With ``pixel_pitch`` (um) and the sets' f-numbers known, the blurry set's diffraction is
+    modelled (optics.diffraction) and only the lens's own blur is learned on top of it.
+    """
     from lenscal.profile import LensProfile
 
     start = time.perf_counter()
@@ -91,12 +96,19 @@ def learn_profile(sharp_dir: Path, blurry_dir: Path, output: Path, *, settings: 
         raise ShootError("nothing to resume: no checkpoint next to the profile", output,
                          "run the same command without --resume")
     from lenscal.learn.pipeline import learn_grid
+    from lenscal.optics.diffraction import relative_scales
     from lenscal.optics.psf import grid_report
     from lenscal.report import save_psf_grid
 
+    scales = None
+    if pixel_pitch:
+        if not blurry_set.meta.f_number:
+            raise ShootError("the blurry photos do not say their f-number, so the diffraction cannot be modelled",
+                             blurry_dir, "run again without --pixel-pitch")
+        scales = relative_scales(blurry_set.meta.f_number, pixel_pitch, sharp_set.meta.f_number)
     result = learn_grid([p.pixels for p in sharp], [p.pixels for p in blurry], preset=preset, seed=seed,
                         device=device, grid_shape=(grid, grid), checkpoint_dir=checkpoints, resume=resume,
-                        progress=progress, overrides=overrides)
+                        progress=progress, overrides=overrides, diffraction=scales)
     meta = blurry_set.meta
     profile = LensProfile.from_grid(
         result.grid, result.sigma, meta, f_number_sharp=sharp_set.meta.f_number,

@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 
+from lenscal.optics.diffraction import relative_scales
 from lenscal.optics.psf import mirror_average
 from lenscal.profile import LensProfile
 from tests.conftest import REPO, run_cli, tree_hashes
@@ -31,10 +32,13 @@ def learn_args(shoot, out):
 def test_learn_writes_profile_pictures_and_summary(small_shoot, tmp_path):
     before = tree_hashes(small_shoot)
     out = tmp_path / "lens.json"
-    r = run_cli(*learn_args(small_shoot, out), "--truth", small_shoot / "truth" / "blurry_psf.json", "--json")
+    r = run_cli(*learn_args(small_shoot, out), "--truth", small_shoot / "truth" / "blurry_psf.json", "--json",
+                "--pixel-pitch", "3.3")
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
     profile = LensProfile.load(out)
+    # the f/16 set's diffraction beyond the f/5.6 set's, from the EXIF f-numbers and the pitch
+    assert np.allclose(profile.settings["diffraction_scales"], relative_scales(16, 3.3, 5.6))
     assert tuple(profile.psf.grid_shape) == (2, 2) and profile.psf.kernel_size == 13
     assert profile.camera.model == "DC-GX9" and profile.f_number_blurry == 16
     assert np.allclose(profile.grid().sum((-2, -1)), 1, atol=1e-4)

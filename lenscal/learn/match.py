@@ -28,11 +28,13 @@ from lenscal.optics.psf import (bilinear_weights, gaussian, interpolate, node_po
 
 class PSFGrid(nn.Module):
     """Kernel logits (R, C, 3, K, K), noise sigma, the gains (:meth:`gains`) and, with ``frame``
-    given, a radial lateral-colour shift of R and B (see :meth:`lateral_shifts`)."""
+    given, a radial lateral-colour shift of R and B (see :meth:`lateral_shifts`). With
+    ``diffraction`` (3, k, k) given, every kernel is the learned one convolved with it (the Airy
+    pattern of the aperture, optics.diffraction): the logits then learn the lens's own blur."""
 
     def __init__(self, rows: int, cols: int, size: int, width: float = 1.5, sigma: float = 0.01,
                  kernels: torch.Tensor | None = None, smooth: float = 0.0,
-                 frame: tuple[int, int] | None = None):
+                 frame: tuple[int, int] | None = None, diffraction: torch.Tensor | None = None):
         super().__init__()
         self.rows, self.cols, self.size = rows, cols, size
         self.smooth = float(smooth)
@@ -43,6 +45,8 @@ class PSFGrid(nn.Module):
             h, w = self.frame
             q = radial_coordinates(node_positions(rows, cols) * [h - 1, w - 1], self.frame)
             self.register_buffer("radial", torch.as_tensor(q, dtype=torch.float32))  # corner: |q| = 1
+        self.diffraction: torch.Tensor | None
+        self.register_buffer("diffraction", None if diffraction is None else torch.as_tensor(diffraction).float())
         if self.smooth > 0:
             self.register_buffer("smoother", gaussian(self.smooth, 2 * math.ceil(2.5 * self.smooth) + 1).float())
         if kernels is None:
@@ -69,6 +73,8 @@ class PSFGrid(nn.Module):
         little mass pushed past the window edge).
         """
         k = self._smoothed(self.raw_kernels())
+        if self.diffraction is not None:
+            k = torch.stack([_convolve(k[:, :, c], self.diffraction[c]) for c in range(3)], dim=2)
         if self.frame:
             k = self._shift_rb(k)
         return k
@@ -139,8 +145,8 @@ class PSFGrid(nn.Module):
                 extra = math.sqrt(self.smooth**2 - smooth**2)
                 k = _convolve(k, gaussian(extra, 2 * math.ceil(2.5 * extra) + 1))
             k = k.float()
-            new = PSFGrid(rows, cols, k.shape[-1], kernels=k.cpu(), smooth=smooth,
-                          frame=self.frame).to(self.device)
+            new = PSFGrid(rows, cols, k.shape[-1], kernels=k.cpu(), smooth=smooth, frame=self.frame,
+                          diffraction=self.diffraction).to(self.device)
         if smooth != self.smooth:
             with torch.no_grad():
                 target = resample(self._smoothed(self.raw_kernels()).detach(), rows, cols)
@@ -346,7 +352,8 @@ class Matcher:
 
     def load_state_dict(self, state: dict) -> None:
         rows, cols = state["grid_shape"]
-        grid = PSFGrid(rows, cols, self.grid.size, smooth=float(state["smooth"]), frame=self.grid.frame).to(self.device)
+        grid = PSFGrid(rows, cols, self.grid.size, smooth=float(state["smooth"]), frame=self.grid.frame,
+                       diffraction=self.grid.diffraction).to(self.device)
         grid.load_state_dict(state["grid"])
         self.set_grid(grid)
         self.real.load_state_dict(state["real"])

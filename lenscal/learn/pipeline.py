@@ -24,13 +24,14 @@ from lenscal.learn.lateral import measure_lateral
 from lenscal.learn.match import Matcher, PSFGrid, confidence, node_change
 from lenscal.learn.presets import LearnSettings, get_settings
 from lenscal.learn.unet import VelocityUNet, count_parameters
+from lenscal.optics.diffraction import diffraction_kernels
 from lenscal.optics.psf import mirror_average, ncc
 
 Progress = Callable[[str, int, int, dict], None]
 STEP1 = "step 1: blurry distribution"
 STEP2 = "step 2: PSF grid"
 CHECKPOINT = "learn.pt"
-VERSION = 3  # 2: the gains split into exposure and tint; 3: the grid's smoothing saved with it
+VERSION = 4  # 2: the gains split into exposure and tint; 3: the grid's smoothing saved with it; 4: diffraction
 
 
 @dataclass
@@ -83,8 +84,11 @@ class _Run:
     """The state of one learn: data, models, RNG, history; knows how to save itself."""
 
     def __init__(self, sharp, blurry, s: LearnSettings, seed: int, device: torch.device, grid_shape, kernel_size,
-                 checkpoint: Path | None, progress: Progress | None):
+                 checkpoint: Path | None, progress: Progress | None, diffraction: tuple[float, ...] | None = None):
         self.s, self.device, self.seed = s, device, seed
+        self.scales = [float(v) for v in diffraction] if diffraction else None
+        found = diffraction_kernels(tuple(self.scales), kernel_size) if self.scales else None
+        self.diffraction = None if found is None else torch.from_numpy(found)
         self.grid_shape, self.k = tuple(grid_shape), kernel_size
         self.checkpoint, self.progress = checkpoint, progress
         self.blurry = blurry
@@ -124,6 +128,7 @@ class _Run:
     # -- checkpoints --------------------------------------------------------------------------
     def state(self) -> dict:
         return {"version": VERSION, "stage": self.stage, "settings": self.s.to_dict(), "seed": self.seed,
+                "diffraction": self.scales,
                 "grid_shape": list(self.grid_shape), "kernel_size": self.k, "fingerprint": self.fingerprint,
                 "step1": self.flow.state_dict(),
                 "step2": self.matcher.state_dict() if self.matcher else None,
@@ -140,7 +145,7 @@ class _Run:
 
     def restore(self, state: dict) -> None:
         mine = {"settings": self.s.to_dict(), "seed": self.seed, "grid_shape": list(self.grid_shape),
-                "kernel_size": self.k, "fingerprint": self.fingerprint}
+                "kernel_size": self.k, "fingerprint": self.fingerprint, "diffraction": self.scales}
         for key, value in mine.items():
             theirs = state.get(key)
             if key == "settings":  # how often to save or report, and threads, may change on resume
@@ -148,7 +153,8 @@ class _Run:
                 theirs = {k: list(v) if isinstance(v, tuple) else v for k, v in (theirs or {}).items() if k not in free}
                 value = {k: list(v) if isinstance(v, tuple) else v for k, v in value.items() if k not in free}
             if theirs != value:
-                words = {"grid_shape": "grid size", "kernel_size": "kernel size", "fingerprint": "set of photos"}
+                words = {"grid_shape": "grid size", "kernel_size": "kernel size", "fingerprint": "set of photos",
+                         "diffraction": "f-number or pixel pitch"}
                 raise LenscalError(f"the checkpoint was made with another {words.get(key, key)}",
                                    self.checkpoint, "resume with the same photos and options, or start over")
         self.flow.load_state_dict(state["step1"])
@@ -189,8 +195,10 @@ class _Run:
         s = self.s
         first = s.coarse if s.coarse and tuple(s.coarse) < self.grid_shape else self.grid_shape
         lateral = s.lateral_lr > 0 or s.lateral_measure
-        grid = PSFGrid(*first, self.k, s.init_width, s.sigma_init * self.scale, smooth=s.kernel_smooth,
-                       frame=self.frame if lateral else None).to(self.device)
+        modelled = self.diffraction is not None
+        grid = PSFGrid(*first, self.k, s.diffraction_init_width if modelled else s.init_width, s.sigma_init * self.scale,
+                       smooth=s.diffraction_smooth if modelled else s.kernel_smooth,
+                       frame=self.frame if lateral else None, diffraction=self.diffraction).to(self.device)
         if s.lateral_measure and measure:  # registered in the blurry photos themselves (learn.lateral)
             coef, tiles = measure_lateral(self.blurry)
             self.history["lateral_measured"] = {"coefficients": coef.tolist(), "tiles": tiles}
@@ -245,7 +253,8 @@ class _Run:
         gains = self.gain0 * m.grid.gains().detach().cpu().double().numpy()
         settings = {**self.s.to_dict(), "device": str(self.device), "grid_shape": list(self.grid_shape),
                     "kernel_size": self.k, "parameters": count_parameters(self.flow.model),
-                    "step2_cycles": m.step_count, "seed": self.seed}
+                    "step2_cycles": m.step_count, "seed": self.seed,
+                    "diffraction_scales": self.scales if self.diffraction is not None else None}
         settings = {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()}
         history = {**self.history, "seconds": self.elapsed + time.perf_counter() - self.started}
         return LearnResult(grid=kernels.numpy().astype(np.float32), sigma=m.grid.sigma.detach().abs().item() / self.scale,
@@ -254,13 +263,16 @@ class _Run:
 
 def learn_grid(sharp: list[np.ndarray], blurry: list[np.ndarray], *, preset: str = "fast", seed: int = 0,
                device: str = "auto", grid_shape=(8, 8), kernel_size: int = 13, checkpoint_dir: Path | None = None,
-               resume: bool = False, progress: Progress | None = None, overrides: dict | None = None) -> LearnResult:
+               resume: bool = False, progress: Progress | None = None, overrides: dict | None = None,
+               diffraction: tuple[float, float, float] | None = None) -> LearnResult:
     """Learn the PSF grid that blurs the sharp set's centre into the blurry set, everywhere.
 
     ``sharp`` and ``blurry`` are linear float32 (H, W, 3) photos of one size (1.0 = sensor white),
     at least two each. ``progress(stage, done, total, info)`` is called every few updates; a
     KeyboardInterrupt raised from it (or Ctrl-C) leaves a checkpoint that ``resume=True``
     continues. Raises ShootError when the sets cannot be used (e.g. the sharp set is not sharper).
+    ``diffraction``: the blurry set's per-channel Airy scales in px beyond the sharp set's
+    (optics.diffraction.relative_scales); when significant, the kernels are learned on top of it.
     """
     s = get_settings(preset, overrides)
     torch.set_num_threads(s.threads or os.cpu_count() or 1)
@@ -272,7 +284,7 @@ def learn_grid(sharp: list[np.ndarray], blurry: list[np.ndarray], *, preset: str
     path = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None
     if progress:
         progress("preparing patches", 0, 1, {})
-    run = _Run(sharp, blurry, s, seed, dev, grid_shape, kernel_size, path, progress)
+    run = _Run(sharp, blurry, s, seed, dev, grid_shape, kernel_size, path, progress, diffraction)
     if resume:
         if path is None or not path.exists():
             raise LenscalError("nothing to resume: no learning checkpoint", checkpoint_dir,

@@ -178,3 +178,28 @@ def test_a_matcher_state_restores_a_grid_with_its_own_smoothing():
     other.load_state_dict(state)
     assert other.grid.smooth == 0.5 and tuple(other.grid.logits.shape[:2]) == (3, 3)
     assert torch.equal(other.grid.kernels(), matcher.grid.kernels())
+
+
+def test_a_grid_with_diffraction_learns_the_lens_blur_on_top_of_it_and_keeps_it():
+    """The Airy pattern is applied to every kernel (fixed, not learned), survives a refinement
+    and a checkpoint, and the kernels stay normalised."""
+    from lenscal.learn.match import Matcher
+    from lenscal.learn.presets import get_settings
+    from lenscal.learn.unet import VelocityUNet
+    from lenscal.optics.diffraction import diffraction_kernels, relative_scales
+    from lenscal.optics.psf import second_moment
+
+    airy = torch.from_numpy(diffraction_kernels(relative_scales(16, 3.3), 13))
+    g = PSFGrid(2, 2, 13, width=0.6, smooth=0.5, diffraction=airy)
+    k = g.kernels()
+    assert torch.allclose(k.sum((-2, -1)), torch.ones(2, 2, 3), atol=1e-5) and k.min() >= 0
+    plain = PSFGrid(2, 2, 13, width=0.6, smooth=0.5).kernels()
+    assert (second_moment(k) > second_moment(plain) + 2.0).all()  # the Airy disc's spread is added
+    assert k[0, 0, 0, 6, 6] < k[0, 0, 2, 6, 6]  # ... wider in red than in blue
+    fine = g.refined(3, 3)
+    assert torch.allclose(fine.kernels()[0, 0], k[0, 0], atol=1e-5)
+    settings = get_settings("fast", {"channels": (8, 16), "coarse": None})
+    matcher = Matcher(VelocityUNet((8, 16), 16), fine, settings, torch.device("cpu"))
+    other = Matcher(VelocityUNet((8, 16), 16), PSFGrid(2, 2, 13, diffraction=airy), settings, torch.device("cpu"))
+    other.load_state_dict(matcher.state_dict())
+    assert torch.equal(other.grid.kernels(), fine.kernels())
