@@ -68,8 +68,9 @@ class LearnSettings:
     init_width: float = 1.5  # px, the centred Gaussian every kernel starts as
     # with the diffraction modelled (learn_grid's ``diffraction``, optics.diffraction) the logits
     # learn only the lens's own blur, which is narrower: less smoothing and a narrower start.
-    # 12 MP f/16 bench: smoothing 0.5 px L2 0.46x the best Gaussian's, 0.8 px 1.04x (too wide)
-    diffraction_smooth: float = 0.5
+    # 12 MP f/16 bench, L2 against the best Gaussian's: smoothing 0.8 px 1.04x (too wide), 0.5 px
+    # 0.46x, 0.3 px 0.29x; with the Airy scale 6% small (as f/15), 0.5 px: 0.34x
+    diffraction_smooth: float = 0.3
     diffraction_init_width: float = 0.6
     coarse: tuple[int, int] | None = (3, 3)  # learn this grid first, then refine to the full grid
     coarse_fraction: float = 0.35  # of step2_steps spent on the coarse grid
