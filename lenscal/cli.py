@@ -194,9 +194,10 @@ def learn(
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted learn from its checkpoint."),
     grid: int = typer.Option(8, help="PSF grid size (grid x grid nodes)."),
     pixel_pitch: Optional[float] = typer.Option(
-        None, "--pixel-pitch", min=0.5, max=20.0,
-        help="Sensor pixel pitch in um (e.g. 3.3 for a 20 MP Micro Four Thirds body): models the "
-             "diffraction of a stopped-down blurry set from its f-number, for a more exact blur."),
+        None, "--pixel-pitch", min=0.0, max=20.0,
+        help="Pixel pitch in um (e.g. 3.3 for a 20 MP Micro Four Thirds body), used to model a "
+             "stopped-down set's diffraction from its f-number. Default: from lensfun's sensor size "
+             "for the camera; 0 = do not model it."),
     demosaic: Demosaic = typer.Option(Demosaic.ahd, help="Demosaic algorithm."),
     vignetting: Vignetting = typer.Option(Vignetting.auto, help="Devignetting with lensfun."),
     truth: Optional[Path] = typer.Option(None, help="A true profile (simulated shoots) to score against."),
@@ -227,6 +228,12 @@ def learn(
     say(f"PSF grid picture: {summary['psf_png']}")
     if summary.get("before_after_png"):
         say(f"before/after crops: {summary['before_after_png']}")
+    d = summary["diffraction"]
+    if d["modelled"]:
+        say(f"diffraction modelled: pixel pitch {d['pixel_pitch_um']:.2f} um ({d['pitch_from']}), "
+            f"Airy scale {d['scales_px'][1]:.2f} px in G")
+    elif d["pitch_from"] == "unknown":
+        say("diffraction not modelled: lensfun does not know this camera's sensor size (give --pixel-pitch)")
     say(f"noise sigma: {summary['noise_sigma']:.4f}   time: {summary['seconds']:.0f} s")
     if summary.get("score"):
         s = summary["score"]

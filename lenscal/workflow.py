@@ -96,16 +96,24 @@ def learn_profile(sharp_dir: Path, blurry_dir: Path, output: Path, *, settings: 
         raise ShootError("nothing to resume: no checkpoint next to the profile", output,
                          "run the same command without --resume")
     from lenscal.learn.pipeline import learn_grid
-    from lenscal.optics.diffraction import relative_scales
+    from lenscal.optics.diffraction import diffraction_kernels, pixel_pitch_from_crop, relative_scales
+    from lenscal.optics.vignetting import crop_factor
     from lenscal.optics.psf import grid_report
     from lenscal.report import save_psf_grid
 
+    pitch, pitch_source = pixel_pitch, "given"
+    if pixel_pitch is None:  # auto: lensfun's sensor size over the image size
+        crop = crop_factor(blurry_set.meta.make, blurry_set.meta.model)
+        h, w = blurry[0].pixels.shape[:2]
+        pitch, pitch_source = (pixel_pitch_from_crop(crop, w, h), "lensfun") if crop else (None, "unknown")
     scales = None
-    if pixel_pitch:
+    if pitch:
         if not blurry_set.meta.f_number:
-            raise ShootError("the blurry photos do not say their f-number, so the diffraction cannot be modelled",
-                             blurry_dir, "run again without --pixel-pitch")
-        scales = relative_scales(blurry_set.meta.f_number, pixel_pitch, sharp_set.meta.f_number)
+            if pixel_pitch:
+                raise ShootError("the blurry photos do not say their f-number, so the diffraction cannot be "
+                                 "modelled", blurry_dir, "run again without --pixel-pitch")
+        else:
+            scales = relative_scales(blurry_set.meta.f_number, pitch, sharp_set.meta.f_number)
     result = learn_grid([p.pixels for p in sharp], [p.pixels for p in blurry], preset=preset, seed=seed,
                         device=device, grid_shape=(grid, grid), checkpoint_dir=checkpoints, resume=resume,
                         progress=progress, overrides=overrides, diffraction=scales)
@@ -130,7 +138,10 @@ def learn_profile(sharp_dir: Path, blurry_dir: Path, output: Path, *, settings: 
     summary = {"profile": str(output), "psf_png": str(psf_png), "noise_sigma": result.sigma,
                "seconds": time.perf_counter() - start, "photos": {"sharp": len(sharp), "blurry": len(blurry)},
                "step2_cycles": result.settings.get("step2_cycles"),
-               "resumed_at": result.history.get("resumed_at", [])}
+               "resumed_at": result.history.get("resumed_at", []),
+               "diffraction": {"pixel_pitch_um": pitch, "pitch_from": pitch_source,
+                               "modelled": bool(scales and diffraction_kernels(scales, 3) is not None),
+                               "scales_px": list(scales) if scales else None}}
     ba = _before_after(blurry[0], profile, output.with_name(output.stem + "_before_after.png"))
     if ba:
         summary["before_after_png"] = str(ba)

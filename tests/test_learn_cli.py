@@ -39,6 +39,8 @@ def test_learn_writes_profile_pictures_and_summary(small_shoot, tmp_path):
     profile = LensProfile.load(out)
     # the f/16 set's diffraction beyond the f/5.6 set's, from the EXIF f-numbers and the pitch
     assert np.allclose(profile.settings["diffraction_scales"], relative_scales(16, 3.3, 5.6))
+    assert summary["diffraction"] == {"pixel_pitch_um": 3.3, "pitch_from": "given", "modelled": True,
+                                      "scales_px": list(relative_scales(16, 3.3, 5.6))}
     assert tuple(profile.psf.grid_shape) == (2, 2) and profile.psf.kernel_size == 13
     assert profile.camera.model == "DC-GX9" and profile.f_number_blurry == 16
     assert np.allclose(profile.grid().sum((-2, -1)), 1, atol=1e-4)

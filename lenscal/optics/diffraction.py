@@ -49,6 +49,15 @@ def relative_scales(f_number: float, pixel_pitch_um: float, sharp_f_number: floa
     return tuple(w * n / pixel_pitch_um for w in WAVELENGTH_UM)
 
 
+FULL_FRAME_DIAGONAL_MM = 43.27
+
+
+def pixel_pitch_from_crop(crop_factor: float, width: int, height: int) -> float:
+    """The pitch (um) of an image's pixels on a sensor of this crop factor: the sensor diagonal
+    over the image diagonal. Right for a downsized image too (its pixels are that much larger)."""
+    return FULL_FRAME_DIAGONAL_MM / crop_factor * 1000.0 / math.hypot(width, height)
+
+
 def diffraction_kernels(scales: tuple[float, ...], size: int) -> np.ndarray | None:
     """(3, size, size) Airy kernels for per-channel ``scales``, or None when the diffraction is
     too small to be worth modelling (see SIGNIFICANT_SCALE_PX)."""

@@ -68,6 +68,17 @@ def _lookup(make: str, model: str, lens_make: str, lens_model: str, focal: float
     return VignettingModel(cam, lens)
 
 
+@lru_cache(maxsize=64)
+def crop_factor(make: str, model: str) -> float | None:
+    """lensfun's crop factor for a camera (its sensor size), or None when lensfun does not know it."""
+    if not make or not model:
+        return None
+    cams = _database().find_cameras(make, model, loose_search=True)
+    exact = [c for c in cams if c.model.lower() == model.lower()]
+    found = (exact or cams or [None])[0]
+    return float(found.crop_factor) if found is not None and found.crop_factor > 0 else None
+
+
 def find_model(meta: Metadata, width: int, height: int) -> VignettingModel:
     return _lookup(meta.make, meta.model, meta.lens_make, meta.lens_model,
                    float(meta.focal_length or 0), float(meta.f_number or 0), width / max(height, 1))

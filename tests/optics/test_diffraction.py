@@ -7,7 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from lenscal.optics.diffraction import SIGNIFICANT_SCALE_PX, WAVELENGTH_UM, airy, diffraction_kernels, relative_scales
+from lenscal.optics.diffraction import (SIGNIFICANT_SCALE_PX, WAVELENGTH_UM, airy, diffraction_kernels,
+                                        pixel_pitch_from_crop, relative_scales)
+from lenscal.optics.vignetting import crop_factor
 
 
 def test_airy_is_normalised_with_its_dark_ring_where_optics_puts_it():
@@ -37,3 +39,13 @@ def test_only_a_significant_diffraction_is_modelled():
     assert relative_scales(16, 3.3)[1] > SIGNIFICANT_SCALE_PX
     # R spreads more than B: a wider pattern puts less of itself in the middle pixel
     assert k[0, 6, 6] < k[1, 6, 6] < k[2, 6, 6]
+
+
+def test_the_pixel_pitch_follows_from_lensfuns_sensor_size():
+    """A 20 MP Micro Four Thirds body (lensfun: crop factor 2) has 3.3 um pixels; an image
+    downsized by 4 has pixels 4x as large, and its diffraction is 4x smaller in pixels."""
+    crop = crop_factor("Panasonic", "DC-GX9")
+    assert crop == 2.0
+    assert pixel_pitch_from_crop(crop, 5184, 3888) == pytest.approx(3.34, abs=0.01)
+    assert pixel_pitch_from_crop(crop, 1296, 972) == pytest.approx(4 * pixel_pitch_from_crop(crop, 5184, 3888))
+    assert crop_factor("Nobody", "Camera 3000") is None and crop_factor("", "") is None
