@@ -5,7 +5,7 @@ sits 3 px out, and the pattern (a flat core, a dark ring, a faint bright ring) i
 learned from unpaired photos gets least right. The small flow models see a width, not a ring, and
 the learned kernels came out Gaussian-like (12 MP bench: L2 0.75x the best single Gaussian's). The
 pattern itself follows from the f-number in the EXIF and the pixel pitch alone, so the learner
-only has to find the lens's own (aberration) blur on top of it: 0.46x on the same bench.
+only has to find the lens's own (aberration) blur on top of it: 0.29x on the same bench.
 """
 
 from __future__ import annotations
