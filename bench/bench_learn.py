@@ -52,11 +52,11 @@ def load(path: Path, size: tuple[int, int]) -> np.ndarray:
     return srgb_to_linear(img.astype(np.float32) / 255) * 0.85
 
 
-def truth_grid(kind: str, height: int, width: int) -> np.ndarray:
+def truth_grid(kind: str, height: int, width: int, band_um: float = 0.0) -> np.ndarray:
     try:
         from lenscal.simulate import lens_psf_grid
 
-        return lens_psf_grid(kind, height, width)
+        return lens_psf_grid(kind, height, width, band_um=band_um)
     except ImportError:  # before the simulator existed: the test suite's synthetic lens
         sys.path.insert(0, str(REPO / "tests" / "learn"))
         from synth import true_grid
@@ -102,13 +102,14 @@ def scene_mismatch(sharp: list[np.ndarray], scenes: list[np.ndarray], fraction: 
                                for c in range(3)] for lo, hi in BANDS}
 
 
-def make_shoot(kind: str, megapixels: float, sigma: float, seed: int, same_scenes: bool = False):
+def make_shoot(kind: str, megapixels: float, sigma: float, seed: int, same_scenes: bool = False,
+               band_um: float = 0.0):
     photos = sorted(PHOTOS.glob("*.jpg"))
     if len(photos) < 12:
         raise SystemExit(f"need 12 photos in {PHOTOS}")
     width = int(round(math.sqrt(megapixels * 1e6 * 3 / 2) / 2) * 2)
     height = int(round(width * 2 / 3 / 2) * 2)
-    grid = truth_grid(kind, height, width)
+    grid = truth_grid(kind, height, width, band_um)
     rng = np.random.default_rng(seed)
     # alternate the photos between the sets, as the README's shooting guide asks of a photographer:
     # the method compares the two sets' patch statistics, so one set of softer scenes reads as blur
@@ -133,6 +134,9 @@ def main() -> None:
     ap.add_argument("--same-scenes", action="store_true",
                     help="shoot the same 6 scenes (reframed) at both apertures instead of 12 different scenes")
     ap.add_argument("--overrides", default="{}", help="JSON dict of learn settings")
+    ap.add_argument("--band", type=float, default=0.0,
+                    help="um: the simulated f/16 lens's channels integrate this band of wavelengths, as real "
+                         "colour filters do (the learner still models one wavelength per channel)")
     ap.add_argument("--pixel-pitch", type=float, default=PIXEL_PITCH_UM,
                     help="um, as lenscal learn --pixel-pitch: the diffraction is modelled from it and each "
                          "case's f-number (the simulator's 3.3 by default; 0 = learn it like any blur)")
@@ -140,10 +144,11 @@ def main() -> None:
     args = ap.parse_args()
     results = {"machine": platform.processor() or platform.machine(), "megapixels": args.megapixels,
                "preset": args.preset, "same_scenes": args.same_scenes, "overrides": json.loads(args.overrides),
-               "pixel_pitch_um": args.pixel_pitch, "cases": {}}
+               "pixel_pitch_um": args.pixel_pitch, "band_um": args.band, "cases": {}}
     for kind in args.cases:
         t0 = time.perf_counter()
-        sharp, blurry, truth, scenes = make_shoot(kind, args.megapixels, args.sigma, args.seed, args.same_scenes)
+        sharp, blurry, truth, scenes = make_shoot(kind, args.megapixels, args.sigma, args.seed, args.same_scenes,
+                                                  args.band)
         t_sim = time.perf_counter() - t0
         fraction = get_settings(args.preset, json.loads(args.overrides)).centre_fraction
         mismatch = scene_mismatch(sharp, scenes, fraction)

@@ -72,7 +72,7 @@ def _convolve_small(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out / out.sum()
 
 
-def _node_kernel(kind: str, rho: float, angle: float, channel: int, size: int) -> np.ndarray:
+def _node_kernel(kind: str, rho: float, angle: float, channel: int, size: int, band_um: float = 0.0) -> np.ndarray:
     """One channel's kernel at normalised radius rho (0 centre, 1 corner) and radial angle."""
     # lateral colour: R outwards, B inwards (px), aperture independent
     lc = (0.25 * rho + 0.5 * rho**3) * (1, 0, -1)[channel]
@@ -83,8 +83,10 @@ def _node_kernel(kind: str, rho: float, angle: float, channel: int, size: int) -
         s_rad, s_tan = 0.3 + 0.5 * rho**2, 0.3 + 0.25 * rho**2
         return gaussian(s_rad, size, dy, dx, sigma_x=s_tan, theta=theta + math.pi / 2).numpy()
     if kind == "stopped":
-        scale = WAVELENGTH_UM[channel] * EXTREMES["stopped"] / PIXEL_PITCH_UM
-        core = airy(size, scale)
+        # band_um > 0: the channel integrates a band of wavelengths (flat across it), as a real
+        # colour filter does, instead of its one effective wavelength: the rings wash out a little
+        waves = WAVELENGTH_UM[channel] + np.linspace(-band_um / 2, band_um / 2, 9 if band_um > 0 else 1)
+        core = np.mean([airy(size, w * EXTREMES["stopped"] / PIXEL_PITCH_UM) for w in waves], axis=0)
         s_rad, s_tan = 0.35 + 0.35 * rho**2, 0.35 + 0.15 * rho**2
         aberr = gaussian(s_rad, size, dy, dx, sigma_x=s_tan, theta=theta + math.pi / 2).numpy()
         return _convolve_small(core, aberr)
@@ -104,7 +106,7 @@ def _node_kernel(kind: str, rho: float, angle: float, channel: int, size: int) -
 
 
 def lens_psf_grid(kind: str, height: int, width: int, rows: int = 8, cols: int = 8,
-                  kernel_size: int = 13) -> np.ndarray:
+                  kernel_size: int = 13, band_um: float = 0.0) -> np.ndarray:
     """The PSF grid (rows, cols, 3, K, K) of the simulated lens for an image of this size."""
     pos = node_positions(rows, cols)
     half_diag = 0.5 * math.hypot(height, width)
@@ -115,7 +117,7 @@ def lens_psf_grid(kind: str, height: int, width: int, rows: int = 8, cols: int =
             x = (pos[r, c, 1] - 0.5) * (width - 1)
             rho, angle = math.hypot(y, x) / half_diag, math.atan2(y, x)
             for ch in range(3):
-                grid[r, c, ch] = _node_kernel(kind, rho, angle, ch, kernel_size)
+                grid[r, c, ch] = _node_kernel(kind, rho, angle, ch, kernel_size, band_um)
     return (grid / grid.sum(axis=(-2, -1), keepdims=True)).astype(np.float32)
 
 

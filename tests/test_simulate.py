@@ -101,3 +101,13 @@ def test_same_scenes_reshoots_the_sharp_scenes_reframed(tmp_path):
     corr = np.fft.ifft2(fa * fb.conj() / np.maximum(np.abs(fa * fb.conj()), 1e-12)).real
     assert np.unravel_index(corr.argmax(), corr.shape) != (0, 0)
     assert corr.max() > 50 * np.abs(corr).mean()  # ... and they are the same scene
+
+
+def test_a_band_of_wavelengths_only_softens_the_f16_rings():
+    """Real colour filters integrate ~100 nm: the Airy rings wash out a little, nothing more (what
+    the learner's one-wavelength diffraction model leaves out; bench_learn --band measures it)."""
+    mono = lens_psf_grid("stopped", 400, 600)
+    band = lens_psf_grid("stopped", 400, 600, band_um=0.1)
+    assert np.allclose(band.sum((-2, -1)), 1, atol=1e-5) and band.min() >= 0
+    change = np.linalg.norm(band - mono) / np.linalg.norm(mono)
+    assert 1e-3 < change < 0.03
