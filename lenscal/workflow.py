@@ -15,7 +15,7 @@ import numpy as np
 from lenscal.develop import DevelopSettings, load_photo
 from lenscal.errors import ShootError
 from lenscal.io.shoot import Shoot, check_compatible, scan_shoot
-from lenscal.photo import Photo
+from lenscal.photo import Metadata, Photo
 
 Progress = Callable[[str, int, int, dict], None]
 MIN_PHOTOS = 2
@@ -64,6 +64,24 @@ def shared_white_balance(paths: list[Path]) -> tuple[float, ...] | None:
     return tuple(float(v) for v in np.median(np.asarray(found), axis=0))
 
 
+def _diffraction(sharp: Metadata, blurry: Metadata, pixel_pitch: float | None, blurry_dir: Path) -> dict:
+    """The pixel pitch (given, or lensfun's sensor size over the image size) and the blurry set's
+    Airy scales beyond the sharp set's, worked out from the scan before any photo is developed."""
+    from lenscal.optics.diffraction import pixel_pitch_from_crop, relative_scales, significant
+    from lenscal.optics.vignetting import crop_factor
+
+    pitch, source = pixel_pitch, "given"
+    if pixel_pitch is None:
+        crop = crop_factor(blurry.make, blurry.model)
+        pitch, source = (pixel_pitch_from_crop(crop, blurry.width, blurry.height), "lensfun") if crop else (None, "unknown")
+    if pixel_pitch and not blurry.f_number:
+        raise ShootError("the blurry photos do not say their f-number, so the diffraction cannot be modelled",
+                         blurry_dir, "run again without --pixel-pitch")
+    scales = relative_scales(blurry.f_number, pitch, sharp.f_number) if pitch and blurry.f_number else None
+    return {"pixel_pitch_um": pitch, "pitch_from": source, "modelled": bool(scales and significant(scales)),
+            "scales_px": list(scales) if scales else None}
+
+
 def learn_profile(sharp_dir: Path, blurry_dir: Path, output: Path, *, settings: DevelopSettings,
                   preset: str = "fast", seed: int = 0, device: str = "auto", resume: bool = False,
                   grid: int = 8, truth: Path | None = None, progress: Progress | None = None,
@@ -80,6 +98,7 @@ def learn_profile(sharp_dir: Path, blurry_dir: Path, output: Path, *, settings: 
     sharp_set = scan_shoot(sharp_dir, name="sharp set", min_photos=MIN_PHOTOS)
     blurry_set = scan_shoot(blurry_dir, name="blurry set", min_photos=MIN_PHOTOS)
     check_compatible(sharp_set, blurry_set)
+    diffraction = _diffraction(sharp_set.meta, blurry_set.meta, pixel_pitch, blurry_dir)
     for w in sharp_set.warnings + blurry_set.warnings:
         if warn:
             warn(w)
@@ -96,27 +115,12 @@ def learn_profile(sharp_dir: Path, blurry_dir: Path, output: Path, *, settings: 
         raise ShootError("nothing to resume: no checkpoint next to the profile", output,
                          "run the same command without --resume")
     from lenscal.learn.pipeline import learn_grid
-    from lenscal.optics.diffraction import diffraction_kernels, pixel_pitch_from_crop, relative_scales
-    from lenscal.optics.vignetting import crop_factor
     from lenscal.optics.psf import grid_report
     from lenscal.report import save_psf_grid
 
-    pitch, pitch_source = pixel_pitch, "given"
-    if pixel_pitch is None:  # auto: lensfun's sensor size over the image size
-        crop = crop_factor(blurry_set.meta.make, blurry_set.meta.model)
-        h, w = blurry[0].pixels.shape[:2]
-        pitch, pitch_source = (pixel_pitch_from_crop(crop, w, h), "lensfun") if crop else (None, "unknown")
-    scales = None
-    if pitch:
-        if not blurry_set.meta.f_number:
-            if pixel_pitch:
-                raise ShootError("the blurry photos do not say their f-number, so the diffraction cannot be "
-                                 "modelled", blurry_dir, "run again without --pixel-pitch")
-        else:
-            scales = relative_scales(blurry_set.meta.f_number, pitch, sharp_set.meta.f_number)
     result = learn_grid([p.pixels for p in sharp], [p.pixels for p in blurry], preset=preset, seed=seed,
                         device=device, grid_shape=(grid, grid), checkpoint_dir=checkpoints, resume=resume,
-                        progress=progress, overrides=overrides, diffraction=scales)
+                        progress=progress, overrides=overrides, diffraction=diffraction["scales_px"])
     meta = blurry_set.meta
     profile = LensProfile.from_grid(
         result.grid, result.sigma, meta, f_number_sharp=sharp_set.meta.f_number,
@@ -139,9 +143,7 @@ def learn_profile(sharp_dir: Path, blurry_dir: Path, output: Path, *, settings: 
                "seconds": time.perf_counter() - start, "photos": {"sharp": len(sharp), "blurry": len(blurry)},
                "step2_cycles": result.settings.get("step2_cycles"),
                "resumed_at": result.history.get("resumed_at", []),
-               "diffraction": {"pixel_pitch_um": pitch, "pitch_from": pitch_source,
-                               "modelled": bool(scales and diffraction_kernels(scales, 3) is not None),
-                               "scales_px": list(scales) if scales else None}}
+               "diffraction": diffraction}
     ba = _before_after(blurry[0], profile, output.with_name(output.stem + "_before_after.png"))
     if ba:
         summary["before_after_png"] = str(ba)

@@ -90,3 +90,19 @@ def test_a_mistyped_setting_is_refused_before_any_photo_is_read(tmp_path):
                 "--set", "mirror=False")
     assert r.returncode == 2 and "mirror must be true or false" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "p.json").exists()
+
+
+def test_a_given_pixel_pitch_without_an_f_number_is_refused_before_learning(tmp_path):
+    """--pixel-pitch asks for the diffraction model, which needs the blurry set's f-number: photos
+    that do not record it get a one-line error and no profile, not a learn without it."""
+    from tests.conftest import make_dng
+
+    for i in range(2):
+        make_dng(tmp_path / "sharp" / f"s{i}.dng", size=(96, 128), seed=i)
+        make_dng(tmp_path / "blurry" / f"b{i}.dng", size=(96, 128), seed=10 + i, f_number=None)
+    out = tmp_path / "p.json"
+    r = run_cli("learn", "--sharp", tmp_path / "sharp", "--blurry", tmp_path / "blurry", "-o", out,
+                "--pixel-pitch", "3.3", *TINY)
+    assert r.returncode != 0 and "f-number" in r.stderr and "--pixel-pitch" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not out.exists()
+    assert not list(tmp_path.glob(".*checkpoint")) and not list(tmp_path.glob("p_*.png"))
