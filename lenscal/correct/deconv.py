@@ -41,7 +41,7 @@ import cv2
 import numpy as np
 import torch
 
-from lenscal.noise import highpass, robust_sigma
+from lenscal.noise import estimate_noise
 from lenscal.optics.psf import interpolate
 
 Progress = Callable[[str, int, int, dict], None]
@@ -254,28 +254,6 @@ def solve_tiles(y: torch.Tensor, kernels: torch.Tensor, sigma: float, opts: Solv
         del spec
         rho *= opts.rho_growth
     return x
-
-
-def estimate_noise(image: np.ndarray, max_rows: int = 384) -> float:
-    """RMS noise of a photo: Immerkaer's second-order high-pass, robust median (not the mean).
-
-    Measured on the photo itself, because noise belongs to its ISO and exposure, not to the lens.
-    The 3x3 filter [1 -2 1; -2 4 -2; 1 -2 1] cancels smooth signal; the median ignores the few
-    edges that pass it. Big photos are sampled in bands of three rows (128 bands of a 24 MP
-    photo are 0.7 M samples per channel: plenty for a median, and 0.1 s instead of 1 s).
-    """
-    h = image.shape[0]
-    step = max(1, h // max_rows)
-    bands = [image[r:r + 3] for r in range(0, h - 2, 3 * step)]
-    if not bands:
-        return 0.0
-    x = np.concatenate(bands[: max_rows // 3 + 1], axis=0) if step > 1 else image
-    lap = np.stack([highpass(x[..., c]) for c in range(3)], -1)
-    lap = lap[1:-1, 1:-1] if step == 1 else lap[1::3][:, 1:-1]  # centre rows of each band only
-    ok = (x[1:-1, 1:-1] < 0.98).all(axis=2) if step == 1 else (x[1::3][:, 1:-1] < 0.98).all(axis=2)
-    if ok.sum() < 100:
-        return 0.0
-    return float(np.median([robust_sigma(lap[..., c][ok]) for c in range(3)]))
 
 
 # -- clipped highlights ------------------------------------------------------------------------

@@ -255,7 +255,8 @@ class Matcher:
         self.grid = grid
         groups = [
             {"params": [grid.logits], "lr": s.kernel_lr, "name": "kernels"},
-            {"params": [grid.sigma], "lr": s.sigma_lr, "name": "sigma"},
+            # measured in the blurry photos (presets.sigma_measure): kept as measured
+            {"params": [grid.sigma], "lr": 0.0 if getattr(s, "sigma_measure", False) else s.sigma_lr, "name": "sigma"},
             {"params": [grid.log_exposure], "lr": s.gain_lr, "name": "exposure"},
             {"params": [grid.log_tint], "lr": s.tint_lr, "name": "tint"},
         ]

@@ -24,6 +24,7 @@ from lenscal.learn.lateral import measure_lateral
 from lenscal.learn.match import Matcher, PSFGrid, confidence, node_change
 from lenscal.learn.presets import LearnSettings, get_settings
 from lenscal.learn.unet import VelocityUNet, count_parameters
+from lenscal.noise import estimate_noise
 from lenscal.optics.diffraction import diffraction_kernels
 from lenscal.optics.psf import mirror_average, ncc
 
@@ -97,6 +98,10 @@ class _Run:
         if (mean_b <= 0).any() or (mean_s <= 0).any():
             raise LenscalError("a photo set is black in some channel; check the exposure")
         self.scale = float(s.level / mean_b.mean())
+        measured = float(np.median([estimate_noise(img) for img in blurry])) if s.sigma_measure else 0.0
+        # linear units (1.0 = white); a photo too flat or clipped to measure falls back to sigma_init
+        self.sigma_measured = measured > 0
+        self.sigma0 = measured if self.sigma_measured else s.sigma_init
         # One exposure ratio to start from; per-channel means of unpaired scenes mostly measure
         # the scenes' colours (a 6+6 Unsplash shoot gave G off by 22%), so the per-channel
         # white-balance part is left to step 2's learned gains.
@@ -196,7 +201,7 @@ class _Run:
         first = s.coarse if s.coarse and tuple(s.coarse) < self.grid_shape else self.grid_shape
         lateral = s.lateral_lr > 0 or s.lateral_measure
         modelled = self.diffraction is not None
-        grid = PSFGrid(*first, self.k, s.diffraction_init_width if modelled else s.init_width, s.sigma_init * self.scale,
+        grid = PSFGrid(*first, self.k, s.diffraction_init_width if modelled else s.init_width, self.sigma0 * self.scale,
                        smooth=s.diffraction_smooth if modelled else s.kernel_smooth,
                        frame=self.frame if lateral else None, diffraction=self.diffraction).to(self.device)
         if s.lateral_measure and measure:  # registered in the blurry photos themselves (learn.lateral)
@@ -254,6 +259,7 @@ class _Run:
         settings = {**self.s.to_dict(), "device": str(self.device), "grid_shape": list(self.grid_shape),
                     "kernel_size": self.k, "parameters": count_parameters(self.flow.model),
                     "step2_cycles": m.step_count, "seed": self.seed,
+                    "sigma_from": "measured" if self.sigma_measured else "learned",
                     "diffraction_scales": self.scales if self.diffraction is not None else None}
         settings = {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()}
         history = {**self.history, "seconds": self.elapsed + time.perf_counter() - self.started}

@@ -182,7 +182,7 @@ def test_bad_arguments_are_refused():
 
 
 def test_noise_estimate_measures_noise_not_texture():
-    from lenscal.correct.deconv import estimate_noise
+    from lenscal.noise import estimate_noise
 
     rng = np.random.default_rng(0)
     flat = (0.4 + rng.normal(0, 0.01, (300, 400, 3))).astype(np.float32)

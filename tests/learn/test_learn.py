@@ -55,7 +55,9 @@ def test_learned_psfs_beat_the_best_gaussian(problem, learned):
     # ~0.7 px): the bound only catches gross drift of R/B against G (runs without the colour
     # prior drifted by 1.5-5 px).
     assert report["lateral_colour_error_max"] < 1.0, report
-    assert SIGMA / 2 < result.sigma < SIGMA * 2, result.sigma
+    # sigma is measured in the blurry photos and kept (presets.sigma_measure): the noise is white
+    # Gaussian here, so the robust high-pass median must find it to a few per cent
+    assert result.settings["sigma_from"] == "measured" and abs(result.sigma - SIGMA) < 0.05 * SIGMA, result.sigma
     # the blurry set was given a (1.03, 1, 0.96) tint and no exposure change; the tint is not
     # learned by default (match.PSFGrid.gains), so the gains are one ratio, that of the exposure
     assert np.allclose(result.gains, result.gains[1]) and abs(result.gains[1] - 1) < 0.03, result.gains

@@ -203,3 +203,16 @@ def test_a_grid_with_diffraction_learns_the_lens_blur_on_top_of_it_and_keeps_it(
     other = Matcher(VelocityUNet((8, 16), 16), PSFGrid(2, 2, 13, diffraction=airy), settings, torch.device("cpu"))
     other.load_state_dict(matcher.state_dict())
     assert torch.equal(other.grid.kernels(), fine.kernels())
+
+
+def test_a_measured_sigma_is_kept_and_a_learned_one_moves():
+    """sigma_measure (the fast default) keeps the noise measured in the blurry photos; without it
+    sigma follows the distribution-matching gradient as in the paper."""
+    for measured in (True, False):
+        matcher, _, (x, pos, centres), gen = tiny_matcher(sigma_measure=measured)
+        start = float(matcher.grid.sigma)
+        for _ in range(3):
+            matcher.aux_step(x, pos, centres, gen)  # the aux model moves, so v_aux - v_real is not 0
+            matcher.kernel_step(x, pos, centres, gen)
+        moved = abs(float(matcher.grid.sigma) - start)
+        assert (moved == 0.0) if measured else (moved > 1e-5), (measured, moved)
