@@ -256,7 +256,7 @@ class Matcher:
         groups = [
             {"params": [grid.logits], "lr": s.kernel_lr, "name": "kernels"},
             # measured in the blurry photos (presets.sigma_measure): kept as measured
-            {"params": [grid.sigma], "lr": 0.0 if getattr(s, "sigma_measure", False) else s.sigma_lr, "name": "sigma"},
+            {"params": [grid.sigma], "lr": 0.0 if s.sigma_measure else s.sigma_lr, "name": "sigma"},
             {"params": [grid.log_exposure], "lr": s.gain_lr, "name": "exposure"},
             {"params": [grid.log_tint], "lr": s.tint_lr, "name": "tint"},
         ]
