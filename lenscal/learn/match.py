@@ -237,9 +237,12 @@ def smooth_penalty(kernels: torch.Tensor) -> torch.Tensor:
 class Matcher:
     """The two flow models and the grid, one aux update then one kernel update per cycle."""
 
-    def __init__(self, real: nn.Module, grid: PSFGrid, settings, device: torch.device):
+    def __init__(self, real: nn.Module, grid: PSFGrid, settings, device: torch.device, sigma_fixed: bool = False):
+        """``sigma_fixed``: the grid's sigma was measured in the photos (presets.sigma_measure) and
+        is kept; otherwise it is learned with the kernels, as in the paper."""
         self.settings = settings
         self.device = device
+        self.sigma_fixed = sigma_fixed
         self.real = copy.deepcopy(real).requires_grad_(bool(settings.train_real))
         self.aux = copy.deepcopy(real).requires_grad_(True)
         self.opt_aux = torch.optim.Adam(self.aux.parameters(), lr=settings.aux_lr, betas=(0.9, 0.99))
@@ -255,8 +258,7 @@ class Matcher:
         self.grid = grid
         groups = [
             {"params": [grid.logits], "lr": s.kernel_lr, "name": "kernels"},
-            # measured in the blurry photos (presets.sigma_measure): kept as measured
-            {"params": [grid.sigma], "lr": 0.0 if s.sigma_measure else s.sigma_lr, "name": "sigma"},
+            {"params": [grid.sigma], "lr": 0.0 if self.sigma_fixed else s.sigma_lr, "name": "sigma"},
             {"params": [grid.log_exposure], "lr": s.gain_lr, "name": "exposure"},
             {"params": [grid.log_tint], "lr": s.tint_lr, "name": "tint"},
         ]

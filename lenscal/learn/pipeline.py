@@ -99,7 +99,8 @@ class _Run:
             raise LenscalError("a photo set is black in some channel; check the exposure")
         self.scale = float(s.level / mean_b.mean())
         measured = float(np.median([estimate_noise(img) for img in blurry])) if s.sigma_measure else 0.0
-        # linear units (1.0 = white); a photo too flat or clipped to measure falls back to sigma_init
+        # linear units (1.0 = white); photos too flat or clipped to measure fall back to a sigma
+        # learned from sigma_init
         self.sigma_measured = measured > 0
         self.sigma0 = measured if self.sigma_measured else s.sigma_init
         # One exposure ratio to start from; per-channel means of unpaired scenes mostly measure
@@ -209,7 +210,7 @@ class _Run:
             self.history["lateral_measured"] = {"coefficients": coef.tolist(), "tiles": tiles}
             with torch.no_grad():
                 grid.lateral.copy_(torch.as_tensor(coef, dtype=torch.float32))
-        self.matcher = Matcher(self.flow.ema, grid, s, self.device)
+        self.matcher = Matcher(self.flow.ema, grid, s, self.device, sigma_fixed=self.sigma_measured)
 
     def run_step2(self) -> None:
         s = self.s

@@ -112,3 +112,8 @@ def test_sigma_measured_in_the_blurry_photos_starts_and_stays(problem):
     assert run.matcher._group("sigma")["lr"] == 0.0
     default = _Run(sharp, blurry, get_settings("fast", SMALL), 0, torch.device("cpu"), (2, 2), 13, None, None)
     assert not default.sigma_measured and default.sigma0 == default.s.sigma_init
+    # photos too flat to measure: sigma is learned from sigma_init, not frozen there
+    flat = [np.full_like(b, 0.3) for b in blurry]
+    unmeasured = _Run(sharp, flat, s, 0, torch.device("cpu"), (2, 2), 13, None, None)
+    unmeasured.start_matcher(measure=False)
+    assert not unmeasured.sigma_measured and unmeasured.matcher._group("sigma")["lr"] == s.sigma_lr

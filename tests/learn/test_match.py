@@ -108,14 +108,14 @@ def test_node_change_is_linear_in_the_move_and_reports_the_worst_node():
     assert abs(node_change(c, a) / change - 2) < 1e-3
 
 
-def tiny_matcher(**overrides):
+def tiny_matcher(sigma_fixed: bool = False, **overrides):
     """A step-2 matcher on a 2x2 grid with a tiny net, and one fixed batch of 16 px patches."""
     from lenscal.learn.match import Matcher
     from lenscal.learn.presets import get_settings
     from lenscal.learn.unet import VelocityUNet
 
     settings = get_settings("fast", {"channels": (8, 16), "coarse": None, **overrides})
-    matcher = Matcher(VelocityUNet((8, 16), 16), PSFGrid(2, 2, 13), settings, torch.device("cpu"))
+    matcher = Matcher(VelocityUNet((8, 16), 16), PSFGrid(2, 2, 13), settings, torch.device("cpu"), sigma_fixed)
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(4, 3, 16 + 12, 16 + 12, generator=gen)
     batch = (x, torch.zeros(4, 2, 16, 16), torch.rand(4, 2, generator=gen))
@@ -206,10 +206,10 @@ def test_a_grid_with_diffraction_learns_the_lens_blur_on_top_of_it_and_keeps_it(
 
 
 def test_a_measured_sigma_is_kept_and_a_learned_one_moves():
-    """sigma_measure (the fast default) keeps the noise measured in the blurry photos; without it
-    sigma follows the distribution-matching gradient as in the paper."""
+    """A sigma measured in the blurry photos (presets.sigma_measure) is kept; otherwise sigma
+    follows the distribution-matching gradient as in the paper."""
     for measured in (True, False):
-        matcher, _, (x, pos, centres), gen = tiny_matcher(sigma_measure=measured)
+        matcher, _, (x, pos, centres), gen = tiny_matcher(sigma_fixed=measured)
         start = float(matcher.grid.sigma)
         for _ in range(3):
             matcher.aux_step(x, pos, centres, gen)  # the aux model moves, so v_aux - v_real is not 0
