@@ -23,7 +23,7 @@ from lenscal.learn.flow import cfm_loss
 from lenscal.learn.patches import model_view
 from lenscal.optics.blur import blur_patches
 from lenscal.optics.psf import (bilinear_weights, gaussian, interpolate, node_positions, normalise, radial_coordinates,
-                                resample, second_moment, shift)
+                                resample, shift)
 
 
 class PSFGrid(nn.Module):
@@ -33,15 +33,11 @@ class PSFGrid(nn.Module):
     pattern of the aperture, optics.diffraction): the logits then learn the lens's own blur."""
 
     def __init__(self, rows: int, cols: int, size: int, width: float = 1.5, sigma: float = 0.01,
-                 kernels: torch.Tensor | None = None, smooth: float | torch.Tensor = 0.0,
+                 kernels: torch.Tensor | None = None, smooth: float = 0.0,
                  frame: tuple[int, int] | None = None, diffraction: torch.Tensor | None = None):
         super().__init__()
         self.rows, self.cols, self.size = rows, cols, size
-        # ``smooth``: one width in px for every node, or a (rows, cols) map of them (see refined)
-        self.smooth_map: torch.Tensor | None
-        smooth_map = torch.as_tensor(smooth, dtype=torch.float64) if torch.is_tensor(smooth) or np.ndim(smooth) else None
-        self.register_buffer("smooth_map", None if smooth_map is None else smooth_map.float())
-        self.smooth = round(float(smooth_map.max()), 6) if smooth_map is not None else float(smooth)
+        self.smooth = float(smooth)
         self.frame = tuple(frame) if frame else None
         if self.frame:
             # (R, B) x (linear, cubic) coefficients, px at the corner; G is the reference
@@ -51,9 +47,7 @@ class PSFGrid(nn.Module):
             self.register_buffer("radial", torch.as_tensor(q, dtype=torch.float32))  # corner: |q| = 1
         self.diffraction: torch.Tensor | None
         self.register_buffer("diffraction", None if diffraction is None else torch.as_tensor(diffraction).float())
-        if smooth_map is not None:
-            self.register_buffer("smoother", gaussian(smooth_map, 2 * math.ceil(2.5 * self.smooth) + 1).float())
-        elif self.smooth > 0:
+        if self.smooth > 0:
             self.register_buffer("smoother", gaussian(self.smooth, 2 * math.ceil(2.5 * self.smooth) + 1).float())
         if kernels is None:
             kernels = gaussian(width, size).float().expand(rows, cols, 3, size, size)
@@ -86,13 +80,7 @@ class PSFGrid(nn.Module):
         return k
 
     def _smoothed(self, k: torch.Tensor) -> torch.Tensor:
-        if self.smooth_map is not None:
-            return _convolve_nodes(k, self.smoother)
         return _convolve(k, self.smoother) if self.smooth > 0 else k
-
-    def smooth_state(self) -> float | list:
-        """The smoothing as saved in a checkpoint: the width, or the per-node map as a list."""
-        return self.smooth_map.tolist() if self.smooth_map is not None else self.smooth
 
     def lateral_shifts(self) -> torch.Tensor:
         """(rows, cols, 2, 2): the (dy, dx) shift of R and B at every node, px.
@@ -126,10 +114,10 @@ class PSFGrid(nn.Module):
         """
         return torch.exp(self.log_exposure + self.log_tint - self.log_tint.mean())
 
-    def _fit(self, target: torch.Tensor, steps: int = 100, lr: float = 0.01) -> None:
+    def _fit(self, target: torch.Tensor, steps: int = 100) -> None:
         """Fit the logits so the smoothed kernels (lateral shift not included) match ``target``."""
         logits = self.logits.detach().clone().requires_grad_(True)
-        opt = torch.optim.Adam([logits], lr=lr)
+        opt = torch.optim.Adam([logits], lr=0.01)
         scale = target.square().sum().clamp_min(1e-12)
         for _ in range(steps):
             loss = (self._smoothed(_softmax_kernels(logits)) - target).square().sum() / scale
@@ -142,34 +130,26 @@ class PSFGrid(nn.Module):
     def at(self, centres: torch.Tensor) -> torch.Tensor:
         return interpolate(self.kernels(), centres.to(self.device))
 
-    def refined(self, rows: int, cols: int, smooth: float | None = None,
-                relative_min: float | None = None) -> "PSFGrid":
+    def refined(self, rows: int, cols: int, smooth: float | None = None) -> "PSFGrid":
         """The same field on a finer grid: the kernels interpolated at the new node positions.
 
         With another ``smooth`` the new raw kernels are fitted so that the kernels the grid
         blurs with do not jump at the refinement (from the Gaussian that makes up the difference
         in quadrature, then a hundred Adam steps: sampled sub-pixel Gaussians do not compose
-        exactly). With ``relative_min`` each node gets its own smoothing (:func:`relative_smoothing`).
+        exactly).
         """
         smooth = self.smooth if smooth is None else float(smooth)
         with torch.no_grad():
-            target = resample(self._smoothed(self.raw_kernels()).detach(), rows, cols)
-        if relative_min is not None:
-            # the fit starts from the raw kernels as they are: what the coarse smoothing hid of a
-            # sharper core is a start for the nodes now smoothed less (pre-blurring them by the
-            # difference, as for one width below, measured 0.70x against 0.66x wide open)
-            smooth = relative_smoothing(target, smooth, relative_min)
-        with torch.no_grad():
             k = resample(self.raw_kernels().detach().cpu().double(), rows, cols)
-            if not torch.is_tensor(smooth) and smooth < self.smooth:
+            if smooth < self.smooth:
                 extra = math.sqrt(self.smooth**2 - smooth**2)
                 k = _convolve(k, gaussian(extra, 2 * math.ceil(2.5 * extra) + 1))
             k = k.float()
             new = PSFGrid(rows, cols, k.shape[-1], kernels=k.cpu(), smooth=smooth, frame=self.frame,
                           diffraction=self.diffraction).to(self.device)
-        if torch.is_tensor(smooth):  # a narrow raw kernel must widen: its far logits move slowly
-            new._fit(target, steps=300, lr=0.05)
-        elif smooth != self.smooth:
+        if smooth != self.smooth:
+            with torch.no_grad():
+                target = resample(self._smoothed(self.raw_kernels()).detach(), rows, cols)
             new._fit(target)
         with torch.no_grad():
             new.sigma.copy_(self.sigma)
@@ -197,30 +177,6 @@ def _convolve(kernels: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     flat = torch.nn.functional.conv2d(kernels.reshape(-1, 1, *kernels.shape[-2:]), g[None, None].to(kernels.dtype),
                                       padding=g.shape[-1] // 2)
     return (flat / flat.sum((-2, -1), keepdim=True)).reshape(kernels.shape)
-
-
-def _convolve_nodes(kernels: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-    """Every node's (3, K, K) kernels convolved with that node's own small kernel ``g[r, c]``
-    (one grouped convolution), renormalised as in :func:`_convolve`."""
-    rows, cols, ch, size, _ = kernels.shape
-    w = g[:, :, None].expand(rows, cols, ch, *g.shape[-2:]).reshape(-1, 1, *g.shape[-2:]).to(kernels.dtype)
-    flat = torch.nn.functional.conv2d(kernels.reshape(1, -1, size, size), w, padding=g.shape[-1] // 2,
-                                      groups=rows * cols * ch).reshape(kernels.shape)
-    return flat / flat.sum((-2, -1), keepdim=True)
-
-
-def relative_smoothing(kernels: torch.Tensor, widest: float, narrowest: float) -> torch.Tensor:
-    """Per-node smoothing widths (px, (R, C)) in proportion to each node's own G second moment:
-    ``widest`` at the widest node, down to ``narrowest``.
-
-    Why: one width for the frame either caps the sharp centre of a wide-open lens (0.8 px allows
-    a peak of ~0.25 where the truth has 0.42) or, narrower, lets every node grow a one-pixel
-    core (0.4 px: corner peaks 0.15 against 0.06). A spike on a pedestal is what the smoothing
-    is there to stop, and it is most wrong where the kernel is widest, so the smoothing follows
-    the width the coarse grid found.
-    """
-    m = second_moment(kernels.detach().cpu().double())[..., 1]
-    return (widest * m / m.max()).clamp(min(narrowest, widest), widest).float()
 
 
 def _coords(size: int, device) -> torch.Tensor:
@@ -395,13 +351,11 @@ class Matcher:
                 "opt_aux": self.opt_aux.state_dict(), "opt_kernel": self.opt_kernel.state_dict(),
                 "opt_real": self.opt_real.state_dict() if self.opt_real else None,
                 "step": self.step_count, "stage_step": self.stage_step, "coverage": self.coverage,
-                "grid_shape": [self.grid.rows, self.grid.cols], "smooth": self.grid.smooth_state()}
+                "grid_shape": [self.grid.rows, self.grid.cols], "smooth": self.grid.smooth}
 
     def load_state_dict(self, state: dict) -> None:
         rows, cols = state["grid_shape"]
-        smooth = state["smooth"]
-        smooth = torch.tensor(smooth) if isinstance(smooth, list) else float(smooth)
-        grid = PSFGrid(rows, cols, self.grid.size, smooth=smooth, frame=self.grid.frame,
+        grid = PSFGrid(rows, cols, self.grid.size, smooth=float(state["smooth"]), frame=self.grid.frame,
                        diffraction=self.grid.diffraction).to(self.device)
         grid.load_state_dict(state["grid"])
         self.set_grid(grid)

@@ -220,8 +220,7 @@ class _Run:
         n_coarse = int(s.coarse_fraction * s.step2_steps) if (m.grid.rows, m.grid.cols) != self.grid_shape else 0
         while m.step_count < s.step2_steps:
             if (m.grid.rows, m.grid.cols) != self.grid_shape and m.step_count >= n_coarse:
-                relative = s.fine_smooth_min if s.fine_smooth_relative else None
-                m.set_grid(m.grid.refined(*self.grid_shape, s.fine_smooth, relative), keep_schedule=not s.fine_lr_restart)
+                m.set_grid(m.grid.refined(*self.grid_shape, s.fine_smooth), keep_schedule=not s.fine_lr_restart)
                 self.snapshot, self.calm = None, 0
             if s.train_real:
                 m.real_step(*self.blurry_batch(s.step2_batch), self.gen)

@@ -50,11 +50,6 @@ class LearnSettings:
     # halo through (peak 0.42 wide open, beyond 0.8 px smoothing's ~0.25) and measured L2 0.73x ->
     # 0.69x at f/1.7 but 0.85x -> 1.11x at f/16 (12 MP), so it stays a --set option
     fine_smooth: float | None = None
-    # give every node of the refined grid its own smoothing, in proportion to the G second moment
-    # the coarse grid found there (match.relative_smoothing): the widest node keeps the full
-    # width, the sharpest goes down to fine_smooth_min px
-    fine_smooth_relative: bool = False
-    fine_smooth_min: float = 0.3
     # EMA of the kernels reported and checked for stopping (0 = off). Averaging over ~500 cycles
     # (it also keeps some of the refined coarse grid, a smoothness prior) measured better than ~50:
     # demo seeds 0 / 1, PSNR gain +2.34 / +2.25 -> +2.45 / +2.36 dB, L2 0.286 / 0.291 -> 0.260 / 0.273

@@ -216,36 +216,3 @@ def test_a_measured_sigma_is_kept_and_a_learned_one_moves():
             matcher.kernel_step(x, pos, centres, gen)
         moved = abs(float(matcher.grid.sigma) - start)
         assert (moved == 0.0) if measured else (moved > 1e-5), (measured, moved)
-
-
-def test_relative_smoothing_follows_each_nodes_width_and_refines_without_a_jump():
-    """With a relative minimum the refined grid smooths its widest node by the full width and
-    narrower nodes by less (down to the minimum), so a sharp centre may grow a core that a wide
-    corner may not; the kernels the grid blurs with do not jump at the refinement, and a
-    checkpoint brings the per-node map back."""
-    from lenscal.learn.match import relative_smoothing
-    from lenscal.optics.psf import second_moment
-
-    widths = torch.tensor([[2.0, 1.2], [1.2, 0.6]], dtype=torch.float64)  # wide corner, sharp opposite
-    coarse = PSFGrid(2, 2, 13, kernels=gaussian(widths, 13).float()[:, :, None].expand(2, 2, 3, 13, 13), smooth=0.8)
-    k = coarse.kernels()
-    smap = relative_smoothing(k, 0.8, 0.3)
-    m = second_moment(k.double())[..., 1]
-    assert smap[0, 0] == 0.8 and smap[1, 1] == 0.3  # widest keeps 0.8; the sharpest would go under 0.3
-    assert smap[0, 1] < 0.8 and torch.allclose(smap[0, 1].double(), 0.8 * m[0, 1] / m[0, 0], atol=1e-6)
-    fine = coarse.refined(2, 2, relative_min=0.3)
-    torch.testing.assert_close(fine.smooth_map, smap)
-    assert fine.smooth == 0.8
-    assert torch.allclose(fine.kernels(), k, atol=1e-3)  # no jump
-    with torch.no_grad():  # a one-pixel raw kernel everywhere: only the sharp node lets a core through
-        fine.logits.fill_(-30.0)
-        fine.logits[..., 6, 6] = 0.0
-    peaks = fine.kernels()[..., 1, :, :].amax((-2, -1))
-    assert peaks[1, 1] > 0.5 and peaks[0, 0] < 0.3
-    matcher, _, (x, pos, centres), gen = tiny_matcher(kernel_smooth=0.8)
-    matcher.set_grid(fine, keep_schedule=True)
-    matcher.kernel_step(x, pos, centres, gen)
-    other, _, _, _ = tiny_matcher(kernel_smooth=0.8)
-    other.load_state_dict(matcher.state_dict())
-    torch.testing.assert_close(other.grid.smooth_map, smap)
-    assert torch.equal(other.grid.kernels(), matcher.grid.kernels())
