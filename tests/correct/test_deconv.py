@@ -181,18 +181,6 @@ def test_bad_arguments_are_refused():
     assert SolverOptions().method == "hqs"
 
 
-def test_noise_estimate_measures_noise_not_texture():
-    from lenscal.noise import estimate_noise
-
-    rng = np.random.default_rng(0)
-    flat = (0.4 + rng.normal(0, 0.01, (300, 400, 3))).astype(np.float32)
-    assert abs(estimate_noise(flat) - 0.01) < 0.001
-    tall = (0.4 + rng.normal(0, 0.02, (3000, 200, 3))).astype(np.float32)  # row-subsampled path
-    assert abs(estimate_noise(tall) - 0.02) < 0.002
-    clean, _ = observe(dead_leaves(), lens_grid("stopped"), noise=False)
-    assert estimate_noise(clean) < 0.002  # blurred texture is not mistaken for noise
-
-
 def test_fft_helpers_window_sizes_otf_and_reflected_windows():
     """Window sizes have only 2, 3, 5 as factors; the OTF is a true (not flipped, not shifted)
     circular convolution; a window off the image edge reads the mirror image."""
