@@ -21,24 +21,41 @@ from torch import nn
 
 from lenscal.learn.flow import cfm_loss
 from lenscal.learn.patches import model_view
+from lenscal.learn.presets import MAGNIFY
 from lenscal.optics.blur import blur_patches
-from lenscal.optics.psf import (bilinear_weights, gaussian, interpolate, node_positions, normalise, radial_coordinates,
-                                resample, shift)
+from lenscal.optics.psf import (bilinear_weights, gaussian, interpolate, node_positions, normalise,
+                                radial_coordinates, resample, shift)
+from lenscal.optics.psf import magnify as magnify_kernels
+
 
 
 class PSFGrid(nn.Module):
     """Kernel logits (R, C, 3, K, K), noise sigma, the gains (:meth:`gains`) and, with ``frame``
     given, a radial lateral-colour shift of R and B (see :meth:`lateral_shifts`). With
     ``diffraction`` (3, k, k) given, every kernel is the learned one convolved with it (the Airy
-    pattern of the aperture, optics.diffraction): the logits then learn the lens's own blur."""
+    pattern of the aperture, optics.diffraction): the logits then learn the lens's own blur.
+    ``magnify`` "node" or "radial" adds a learned scale of every node's kernel (see
+    :meth:`log_scales`)."""
 
     def __init__(self, rows: int, cols: int, size: int, width: float = 1.5, sigma: float = 0.01,
                  kernels: torch.Tensor | None = None, smooth: float = 0.0,
-                 frame: tuple[int, int] | None = None, diffraction: torch.Tensor | None = None):
+                 frame: tuple[int, int] | None = None, diffraction: torch.Tensor | None = None,
+                 magnify: str = "off"):
         super().__init__()
+        if magnify not in MAGNIFY:
+            raise ValueError(f"magnify must be one of {MAGNIFY}, got {magnify!r}")
         self.rows, self.cols, self.size = rows, cols, size
         self.smooth = float(smooth)
         self.frame = tuple(frame) if frame else None
+        self.magnify = magnify
+        if magnify == "node":
+            self.log_scale = nn.Parameter(torch.zeros(rows, cols))
+        elif magnify == "radial":
+            # log scale = a + b r^2 + c r^4 of the node's distance from the frame centre (1 at a corner)
+            self.log_scale = nn.Parameter(torch.zeros(3))
+            span = self.frame or (2, 2)
+            q = radial_coordinates(node_positions(rows, cols) * [span[0] - 1, span[1] - 1], span)
+            self.register_buffer("radius2", torch.as_tensor((q**2).sum(-1), dtype=torch.float32))
         if self.frame:
             # (R, B) x (linear, cubic) coefficients, px at the corner; G is the reference
             self.lateral = nn.Parameter(torch.zeros(2, 2))
@@ -73,11 +90,28 @@ class PSFGrid(nn.Module):
         little mass pushed past the window edge).
         """
         k = self._smoothed(self.raw_kernels())
+        if self.magnify != "off":
+            k = magnify_kernels(k, self.log_scales()[..., None])
         if self.diffraction is not None:
             k = torch.stack([_convolve(k[:, :, c], self.diffraction[c]) for c in range(3)], dim=2)
         if self.frame:
             k = self._shift_rb(k)
         return k
+
+    def log_scales(self) -> torch.Tensor:
+        """(rows, cols): the log of each node's kernel scale (0 without ``magnify``).
+
+        Applied to the smoothed kernel (before the diffraction and lateral shift), so a scale
+        below 1 also narrows the smoothing where the lens is sharpest. "radial": a smooth even
+        polynomial of the distance from the frame centre (the growth of aberrations with field
+        height), three numbers that every patch informs. "node": one free number per node.
+        """
+        if self.magnify == "node":
+            return self.log_scale
+        if self.magnify == "radial":
+            c = self.log_scale
+            return c[0] + c[1] * self.radius2 + c[2] * self.radius2.square()
+        return torch.zeros(self.rows, self.cols, device=self.device)
 
     def _smoothed(self, k: torch.Tensor) -> torch.Tensor:
         return _convolve(k, self.smoother) if self.smooth > 0 else k
@@ -130,8 +164,9 @@ class PSFGrid(nn.Module):
     def at(self, centres: torch.Tensor) -> torch.Tensor:
         return interpolate(self.kernels(), centres.to(self.device))
 
-    def refined(self, rows: int, cols: int, smooth: float | None = None) -> "PSFGrid":
-        """The same field on a finer grid: the kernels interpolated at the new node positions.
+    def refined(self, rows: int, cols: int, smooth: float | None = None, magnify: str = "off") -> "PSFGrid":
+        """The same field on a finer grid: the kernels interpolated at the new node positions,
+        with ``magnify``'s scales starting at 1 (this grid's own must be off).
 
         With another ``smooth`` the new raw kernels are fitted so that the kernels the grid
         blurs with do not jump at the refinement (from the Gaussian that makes up the difference
@@ -139,6 +174,8 @@ class PSFGrid(nn.Module):
         exactly).
         """
         smooth = self.smooth if smooth is None else float(smooth)
+        if self.magnify != "off":
+            raise ValueError("refining a magnified grid is not supported")
         with torch.no_grad():
             k = resample(self.raw_kernels().detach().cpu().double(), rows, cols)
             if smooth < self.smooth:
@@ -146,7 +183,7 @@ class PSFGrid(nn.Module):
                 k = _convolve(k, gaussian(extra, 2 * math.ceil(2.5 * extra) + 1))
             k = k.float()
             new = PSFGrid(rows, cols, k.shape[-1], kernels=k.cpu(), smooth=smooth, frame=self.frame,
-                          diffraction=self.diffraction).to(self.device)
+                          diffraction=self.diffraction, magnify=magnify).to(self.device)
         if smooth != self.smooth:
             with torch.no_grad():
                 target = resample(self._smoothed(self.raw_kernels()).detach(), rows, cols)
@@ -264,6 +301,8 @@ class Matcher:
         ]
         if grid.frame:
             groups.append({"params": [grid.lateral], "lr": s.lateral_lr, "name": "lateral"})
+        if grid.magnify != "off":
+            groups.append({"params": [grid.log_scale], "lr": s.magnify_lr, "name": "scale"})
         self.opt_kernel = torch.optim.Adam(groups, betas=(0.9, 0.99))
         self.stage_step = self.stage_step if keep_schedule else 0
         self.average: torch.Tensor | None = None
@@ -324,6 +363,8 @@ class Matcher:
         self._group("kernels")["lr"] = self.kernel_lr()
         if self.grid.frame:  # the lateral-colour shifts decay with the kernels (at 3x the rate they walked 5x too far)
             self._group("lateral")["lr"] = s.lateral_lr * self.kernel_lr() / s.kernel_lr
+        if self.grid.magnify != "off":  # so do the scales
+            self._group("scale")["lr"] = s.magnify_lr * self.kernel_lr() / s.kernel_lr
         self.opt_kernel.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_kernel.step()
@@ -351,12 +392,13 @@ class Matcher:
                 "opt_aux": self.opt_aux.state_dict(), "opt_kernel": self.opt_kernel.state_dict(),
                 "opt_real": self.opt_real.state_dict() if self.opt_real else None,
                 "step": self.step_count, "stage_step": self.stage_step, "coverage": self.coverage,
-                "grid_shape": [self.grid.rows, self.grid.cols], "smooth": self.grid.smooth}
+                "grid_shape": [self.grid.rows, self.grid.cols], "smooth": self.grid.smooth,
+                "magnify": self.grid.magnify}
 
     def load_state_dict(self, state: dict) -> None:
         rows, cols = state["grid_shape"]
         grid = PSFGrid(rows, cols, self.grid.size, smooth=float(state["smooth"]), frame=self.grid.frame,
-                       diffraction=self.grid.diffraction).to(self.device)
+                       diffraction=self.grid.diffraction, magnify=str(state.get("magnify", "off"))).to(self.device)
         grid.load_state_dict(state["grid"])
         self.set_grid(grid)
         self.real.load_state_dict(state["real"])

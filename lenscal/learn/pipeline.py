@@ -204,7 +204,8 @@ class _Run:
         modelled = self.diffraction is not None
         grid = PSFGrid(*first, self.k, s.diffraction_init_width if modelled else s.init_width, self.sigma0 * self.scale,
                        smooth=s.diffraction_smooth if modelled else s.kernel_smooth,
-                       frame=self.frame if lateral else None, diffraction=self.diffraction).to(self.device)
+                       frame=self.frame if lateral else None, diffraction=self.diffraction,
+                       magnify=s.magnify if first == self.grid_shape else "off").to(self.device)
         if s.lateral_measure and measure:  # registered in the blurry photos themselves (learn.lateral)
             coef, tiles = measure_lateral(self.blurry)
             self.history["lateral_measured"] = {"coefficients": coef.tolist(), "tiles": tiles}
@@ -220,7 +221,7 @@ class _Run:
         n_coarse = int(s.coarse_fraction * s.step2_steps) if (m.grid.rows, m.grid.cols) != self.grid_shape else 0
         while m.step_count < s.step2_steps:
             if (m.grid.rows, m.grid.cols) != self.grid_shape and m.step_count >= n_coarse:
-                m.set_grid(m.grid.refined(*self.grid_shape, s.fine_smooth), keep_schedule=not s.fine_lr_restart)
+                m.set_grid(m.grid.refined(*self.grid_shape, s.fine_smooth, s.magnify), keep_schedule=not s.fine_lr_restart)
                 self.snapshot, self.calm = None, 0
             if s.train_real:
                 m.real_step(*self.blurry_batch(s.step2_batch), self.gen)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from lenscal.errors import LenscalError
 
+MAGNIFY = ("off", "node", "radial")  # how the fine grid's kernel scales are learned (match.PSFGrid.log_scales)
+
 
 @dataclass(frozen=True)
 class LearnSettings:
@@ -79,6 +81,11 @@ class LearnSettings:
     # 0.46x, 0.3 px 0.29x; with the Airy scale 6% small (as f/15), 0.5 px: 0.34x
     diffraction_smooth: float = 0.3
     diffraction_init_width: float = 0.6
+    # a learned scale of every kernel of the fine grid, one number per node, at this lr (decaying
+    # with the kernels'). The logits alone left the change of blur across the frame compressed
+    # wide open; this lets a node's width move directly. MEASURED-HERE
+    magnify: str = "node"
+    magnify_lr: float = 3e-2
     coarse: tuple[int, int] | None = (3, 3)  # learn this grid first, then refine to the full grid
     coarse_fraction: float = 0.35  # of step2_steps spent on the coarse grid
     # restart the kernel lr schedule on the refined grid? It starts from a good estimate, and at the
@@ -161,6 +168,7 @@ class Paper(LearnSettings):
     t_min: float = 0.0
     colour_weight: float = 0.0
     lateral_lr: float = 0.0
+    magnify: str = "off"
     lateral_measure: bool = False
     mirror: bool = False
     checkpoint_seconds: float = 600.0
@@ -183,6 +191,9 @@ def get_settings(preset: str, overrides: dict | None = None) -> LearnSettings:
     for key in ("channels", "coarse"):
         if isinstance(overrides.get(key), list):
             overrides[key] = tuple(overrides[key])
+    if overrides.get("magnify", "off") not in MAGNIFY:
+        raise LenscalError(f"learn setting magnify must be one of {', '.join(MAGNIFY)}, got {overrides['magnify']!r}",
+                           hint="e.g. --set magnify=node")
     for key, value in overrides.items():  # a typo such as mirror=False must not pass as a truthy string
         default = getattr(settings, key)
         if isinstance(default, bool):

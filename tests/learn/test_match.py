@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from lenscal.learn.match import PSFGrid, colour_offset_penalty, com_penalty, node_change, spread_penalty
@@ -216,3 +217,38 @@ def test_a_measured_sigma_is_kept_and_a_learned_one_moves():
             matcher.kernel_step(x, pos, centres, gen)
         moved = abs(float(matcher.grid.sigma) - start)
         assert (moved == 0.0) if measured else (moved > 1e-5), (measured, moved)
+
+
+def test_a_magnified_grid_learns_one_scale_per_node_and_keeps_it_through_a_checkpoint():
+    """``magnify``: the fine grid's kernels get a learned scale, "node" one per node, "radial" an
+    even polynomial of the distance from the frame centre. It starts at 1 (the refined grid blurs
+    as the coarse one did), is learned in its own group, and comes back from a checkpoint."""
+    from lenscal.optics.psf import second_moment
+
+    coarse = PSFGrid(2, 2, 13, smooth=0.8)
+    fine = coarse.refined(3, 3, magnify="node")
+    assert torch.allclose(fine.kernels(), coarse.refined(3, 3).kernels(), atol=1e-6)
+    with torch.no_grad():
+        fine.log_scale[0, 0] = 0.3
+    widened = second_moment(fine.kernels())[..., 1] / second_moment(coarse.refined(3, 3).kernels())[..., 1]
+    assert widened[0, 0] > 1.4 and torch.allclose(widened.flatten()[1:], torch.ones(8), atol=1e-5)
+
+    radial = coarse.refined(3, 3, magnify="radial")
+    with torch.no_grad():
+        radial.log_scale.copy_(torch.tensor([-0.1, 0.3, 0.0]))
+    m2 = second_moment(radial.kernels())[..., 1]
+    assert m2[1, 1] < m2[0, 1] < m2[0, 0]  # the middle narrowest, the corners widest
+    assert torch.allclose(m2, m2.flip(0)) and torch.allclose(m2, m2.flip(1))
+
+    matcher, settings, (x, pos, centres), gen = tiny_matcher(kernel_lr_halving=2)
+    matcher.set_grid(PSFGrid(2, 2, 13, smooth=0.8).refined(3, 3, magnify="node"), keep_schedule=True)
+    for _ in range(3):
+        matcher.aux_step(x, pos, centres, gen)
+        matcher.kernel_step(x, pos, centres, gen)
+    assert matcher.grid.log_scale.abs().max() > 1e-3  # learned
+    kernel_lr = matcher._group("kernels")["lr"]
+    assert kernel_lr < settings.kernel_lr / 1.9  # decayed ...
+    assert matcher._group("scale")["lr"] == pytest.approx(settings.magnify_lr * kernel_lr / settings.kernel_lr)  # ... alike
+    other, _, _, _ = tiny_matcher()
+    other.load_state_dict(matcher.state_dict())
+    assert other.grid.magnify == "node" and torch.equal(other.grid.kernels(), matcher.grid.kernels())

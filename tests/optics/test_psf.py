@@ -77,3 +77,17 @@ def test_mirror_symmetry_keeps_a_centred_lens_and_pools_mirrored_places():
     assert torch.allclose(c[3, 4], -c[0, 0], atol=1e-6)  # the opposite corner: mirrored both ways
     assert torch.allclose(c[0, 4], c[0, 0] * torch.tensor([1, -1.0], dtype=torch.float64), atol=1e-6)
     assert torch.allclose(c[1, 1], torch.zeros(2, dtype=torch.float64), atol=1e-6)  # others untouched
+
+
+def test_magnify_scales_a_kernel_about_its_centre_and_is_the_identity_at_one():
+    k = psf.gaussian(1.0, 15).expand(2, 3, 15, 15)
+    assert torch.allclose(psf.magnify(k, torch.zeros(2, 3)), k, atol=1e-12)
+    out = psf.magnify(k, torch.tensor([[np.log(1.3)] * 3, [np.log(1 / 1.3)] * 3], dtype=torch.float64))
+    assert torch.allclose(out.sum((-2, -1)), torch.ones(2, 3, dtype=out.dtype)) and out.min() >= 0
+    ratio = psf.second_moment(out) / psf.second_moment(k)
+    assert torch.allclose(ratio[0], torch.full((3,), 1.3**2, dtype=out.dtype), rtol=0.08)  # width x 1.3
+    assert (ratio[1] < 0.75).all()  # narrower (a 0.77 px Gaussian is partly below the sampling)
+    assert torch.allclose(psf.centroid(out), torch.zeros(2, 3, 2, dtype=out.dtype), atol=1e-9)  # about the centre
+    scale = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    psf.second_moment(psf.magnify(k[0, 0], scale)).backward()
+    assert scale.grad > 0  # learnable: a larger scale widens
