@@ -81,10 +81,17 @@ class LearnSettings:
     # 0.46x, 0.3 px 0.29x; with the Airy scale 6% small (as f/15), 0.5 px: 0.34x
     diffraction_smooth: float = 0.3
     diffraction_init_width: float = 0.6
-    # a learned scale of every kernel of the fine grid, one number per node, at this lr (decaying
-    # with the kernels'). The logits alone left the change of blur across the frame compressed
-    # wide open; this lets a node's width move directly. MEASURED-HERE
-    magnify: str = "node"
+    # a learned scale of every kernel of the fine grid (match.PSFGrid.log_scales): "radial" (an even
+    # polynomial of the distance from the frame centre) or "node" (one per node), at magnify_lr
+    # decaying with the kernels'. Off by default. 12 MP bench, cached step 1, L2 / best Gaussian's
+    # (defaults: f/1.7 0.71x / 0.74x with step-2 seeds 0 / 1, f/16 without the diffraction model
+    # 0.75x): radial lr 0.1: f/1.7 0.46x, NCC 0.981, but the corners' G second moment at 2x the
+    # truth (12.5 against 6.2 px^2; L2 is decided by the peaked middle), f/16 without the
+    # diffraction model 1.06x (a made-up change across the frame, 2.4 -> 7.5 px^2 against a flat
+    # 4.3-4.8): the scale learns the photos' composition as well as the lens. Radial lr 3e-2:
+    # f/1.7 0.58x with the second moments near the truth (2.0 -> 6.7 against 1.8 -> 6.2). Node lr
+    # 3e-2: f/1.7 0.51x / 0.60x, f/16 without the diffraction model 1.24x.
+    magnify: str = "off"
     magnify_lr: float = 3e-2
     coarse: tuple[int, int] | None = (3, 3)  # learn this grid first, then refine to the full grid
     coarse_fraction: float = 0.35  # of step2_steps spent on the coarse grid
@@ -168,7 +175,6 @@ class Paper(LearnSettings):
     t_min: float = 0.0
     colour_weight: float = 0.0
     lateral_lr: float = 0.0
-    magnify: str = "off"
     lateral_measure: bool = False
     mirror: bool = False
     checkpoint_seconds: float = 600.0
