@@ -28,7 +28,6 @@ from lenscal.optics.psf import (bilinear_weights, gaussian, interpolate, node_po
 from lenscal.optics.psf import magnify as magnify_kernels
 
 
-
 class PSFGrid(nn.Module):
     """Kernel logits (R, C, 3, K, K), noise sigma, the gains (:meth:`gains`) and, with ``frame``
     given, a radial lateral-colour shift of R and B (see :meth:`lateral_shifts`). With
@@ -48,20 +47,19 @@ class PSFGrid(nn.Module):
         self.smooth = float(smooth)
         self.frame = tuple(frame) if frame else None
         self.magnify = magnify
+        # every node's q from the frame centre (|q| = 1 at a corner; a square frame when none is given)
+        span = self.frame or (2, 2)
+        q = radial_coordinates(node_positions(rows, cols) * [span[0] - 1, span[1] - 1], span)
         if magnify == "node":
             self.log_scale = nn.Parameter(torch.zeros(rows, cols))
         elif magnify == "radial":
-            # log scale = a + b r^2 + c r^4 of the node's distance from the frame centre (1 at a corner)
+            # log scale = a + b r^2 + c r^4 of the node's distance from the frame centre
             self.log_scale = nn.Parameter(torch.zeros(3))
-            span = self.frame or (2, 2)
-            q = radial_coordinates(node_positions(rows, cols) * [span[0] - 1, span[1] - 1], span)
             self.register_buffer("radius2", torch.as_tensor((q**2).sum(-1), dtype=torch.float32))
         if self.frame:
             # (R, B) x (linear, cubic) coefficients, px at the corner; G is the reference
             self.lateral = nn.Parameter(torch.zeros(2, 2))
-            h, w = self.frame
-            q = radial_coordinates(node_positions(rows, cols) * [h - 1, w - 1], self.frame)
-            self.register_buffer("radial", torch.as_tensor(q, dtype=torch.float32))  # corner: |q| = 1
+            self.register_buffer("radial", torch.as_tensor(q, dtype=torch.float32))
         self.diffraction: torch.Tensor | None
         self.register_buffer("diffraction", None if diffraction is None else torch.as_tensor(diffraction).float())
         if self.smooth > 0:

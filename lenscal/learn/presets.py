@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from lenscal.errors import LenscalError
 
 MAGNIFY = ("off", "node", "radial")  # how the fine grid's kernel scales are learned (match.PSFGrid.log_scales)
+CHOICES = {"magnify": MAGNIFY}  # the settings that take one of a few names
 
 
 @dataclass(frozen=True)
@@ -197,12 +198,13 @@ def get_settings(preset: str, overrides: dict | None = None) -> LearnSettings:
     for key in ("channels", "coarse"):
         if isinstance(overrides.get(key), list):
             overrides[key] = tuple(overrides[key])
-    if overrides.get("magnify", "off") not in MAGNIFY:
-        raise LenscalError(f"learn setting magnify must be one of {', '.join(MAGNIFY)}, got {overrides['magnify']!r}",
-                           hint="e.g. --set magnify=node")
     for key, value in overrides.items():  # a typo such as mirror=False must not pass as a truthy string
         default = getattr(settings, key)
-        if isinstance(default, bool):
+        if key in CHOICES:
+            if value not in CHOICES[key]:
+                raise LenscalError(f"learn setting {key} must be one of {', '.join(CHOICES[key])}, got {value!r}",
+                                   hint=f"e.g. --set {key}={CHOICES[key][-1]}")
+        elif isinstance(default, bool):
             if not isinstance(value, bool):
                 raise LenscalError(f"learn setting {key} must be true or false, got {value!r}",
                                    hint=f"e.g. --set {key}=false")

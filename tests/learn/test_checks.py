@@ -44,6 +44,8 @@ def test_bad_shapes_and_counts_are_refused(sets):
         learn_grid(sharp, blurry, overrides={"mirror": "False"})
     with pytest.raises(LenscalError, match="step1_steps must be a number"):
         learn_grid(sharp, blurry, overrides={"step1_steps": "lots"})
+    with pytest.raises(LenscalError, match="magnify must be one of off, node, radial"):
+        learn_grid(sharp, blurry, overrides={"magnify": "radical"})
 
 
 def test_gain_between_sets_is_estimated_from_means(sets):
