@@ -166,14 +166,14 @@ def main() -> None:
         # the sharp photos are the scenes themselves here (no sharp-aperture diffraction to subtract)
         scales = relative_scales(EXTREMES[kind], args.pixel_pitch) if args.pixel_pitch > 0 else None
         result = learn_grid(sharp, blurry, preset=args.preset, seed=args.seed, progress=progress,
-                            overrides=json.loads(args.overrides), diffraction=scales)
+                            overrides=json.loads(args.overrides), diffraction=scales, f_number=EXTREMES[kind])
         t_learn = time.perf_counter() - t0
         rep = grid_report(result.grid, truth)
         case = {"size": list(sharp[0].shape[:2]), "simulate_seconds": t_sim, "learn_seconds": t_learn, **rep,
                 "l2_over_gaussian": rep["l2"] / rep["l2_gaussian"], "sigma": result.sigma, "sigma_truth": args.sigma,
                 "sigma_error": abs(result.sigma - args.sigma) / args.sigma, "gains": result.gains.tolist(),
                 "gains_truth": [0.92 * 1.03, 0.92, 0.92 * 0.96], "step2_cycles": result.settings["step2_cycles"],
-                "diffraction_scales": result.settings["diffraction_scales"],
+                "diffraction_scales": result.settings["diffraction_scales"], "magnify": result.settings["magnify"],
                 "confidence_mean": float(result.confidence.mean()),
                 "step2_change": result.history.get("step2_change", []), "scene_mismatch": mismatch}
         results["cases"][kind] = case

@@ -234,6 +234,9 @@ def learn(
             f"Airy scale {d['scales_px'][1]:.2f} px in G")
     elif d["pitch_from"] == "unknown":
         say("diffraction not modelled: lensfun does not know this camera's sensor size (give --pixel-pitch)")
+    if summary["magnify"] != "off":
+        how = {"node": "node by node", "radial": "along the distance from the centre"}[summary["magnify"]]
+        say(f"kernel widths learned {how} (--set magnify=off to keep them as step 2 finds them)")
     say(f"noise sigma: {summary['noise_sigma']:.4f}   time: {summary['seconds']:.0f} s")
     if summary.get("score"):
         s = summary["score"]

@@ -120,7 +120,8 @@ def learn_profile(sharp_dir: Path, blurry_dir: Path, output: Path, *, settings: 
 
     result = learn_grid([p.pixels for p in sharp], [p.pixels for p in blurry], preset=preset, seed=seed,
                         device=device, grid_shape=(grid, grid), checkpoint_dir=checkpoints, resume=resume,
-                        progress=progress, overrides=overrides, diffraction=diffraction["scales_px"])
+                        progress=progress, overrides=overrides, diffraction=diffraction["scales_px"],
+                        f_number=blurry_set.meta.f_number)
     meta = blurry_set.meta
     profile = LensProfile.from_grid(
         result.grid, result.sigma, meta, f_number_sharp=sharp_set.meta.f_number,
@@ -143,7 +144,7 @@ def learn_profile(sharp_dir: Path, blurry_dir: Path, output: Path, *, settings: 
                "seconds": time.perf_counter() - start, "photos": {"sharp": len(sharp), "blurry": len(blurry)},
                "step2_cycles": result.settings.get("step2_cycles"),
                "resumed_at": result.history.get("resumed_at", []),
-               "diffraction": diffraction}
+               "diffraction": diffraction, "magnify": result.settings["magnify"]}
     ba = _before_after(blurry[0], profile, output.with_name(output.stem + "_before_after.png"))
     if ba:
         summary["before_after_png"] = str(ba)

@@ -41,6 +41,8 @@ def test_learn_writes_profile_pictures_and_summary(small_shoot, tmp_path):
     assert np.allclose(profile.settings["diffraction_scales"], relative_scales(16, 3.3, 5.6))
     assert summary["diffraction"] == {"pixel_pitch_um": 3.3, "pitch_from": "given", "modelled": True,
                                       "scales_px": list(relative_scales(16, 3.3, 5.6))}
+    # diffraction-limited: no kernel scale (magnify=auto learns one only where aberrations dominate)
+    assert summary["magnify"] == "off" and profile.settings["magnify"] == "off"
     assert tuple(profile.psf.grid_shape) == (2, 2) and profile.psf.kernel_size == 13
     assert profile.camera.model == "DC-GX9" and profile.f_number_blurry == 16
     assert np.allclose(profile.grid().sum((-2, -1)), 1, atol=1e-4)
@@ -81,6 +83,24 @@ def test_learn_killed_midway_resumes_to_the_same_result(small_shoot, tmp_path):
     a, b = LensProfile.load(clean), LensProfile.load(out)
     assert np.allclose(a.grid(), b.grid(), atol=1e-5)
     assert abs(a.noise_sigma - b.noise_sigma) < 1e-6
+
+
+def test_a_wide_open_set_learns_the_kernel_widths_node_by_node(tmp_path):
+    """f/1.7: the blur is aberrations, which grow towards the corners, so magnify=auto learns a
+    scale per node (the f/16 run above has none) and says so."""
+    from lenscal.simulate import ShootPlan, simulate_shoot
+    from tests.conftest import EXAMPLES
+
+    shoot = tmp_path / "shoot"
+    simulate_shoot(sorted(EXAMPLES.glob("*.png")), shoot,
+                   ShootPlan(extreme="wide", n_sharp=2, n_blurry=2, n_test=0, megapixels=0.1, seed=2))
+    out = tmp_path / "wide.json"
+    r = run_cli(*learn_args(shoot, out), "--pixel-pitch", "3.3")
+    assert r.returncode == 0, r.stderr
+    assert "kernel widths learned node by node" in r.stderr and "diffraction modelled" not in r.stderr
+    profile = LensProfile.load(out)
+    assert profile.settings["magnify"] == "node" and profile.f_number_blurry == 1.7
+    assert np.allclose(profile.grid().sum((-2, -1)), 1, atol=1e-4)
 
 
 def test_a_mistyped_setting_is_refused_before_any_photo_is_read(tmp_path):

@@ -22,10 +22,10 @@ from lenscal.learn import checks, patches
 from lenscal.learn.flow import FlowTrainer
 from lenscal.learn.lateral import measure_lateral
 from lenscal.learn.match import Matcher, PSFGrid, confidence, node_change
-from lenscal.learn.presets import LearnSettings, get_settings
+from lenscal.learn.presets import LearnSettings, get_settings, resolve_magnify
 from lenscal.learn.unet import VelocityUNet, count_parameters
 from lenscal.noise import estimate_noise
-from lenscal.optics.diffraction import diffraction_kernels
+from lenscal.optics.diffraction import diffraction_kernels, diffraction_limited
 from lenscal.optics.psf import mirror_average, ncc
 
 Progress = Callable[[str, int, int, dict], None]
@@ -272,7 +272,7 @@ class _Run:
 def learn_grid(sharp: list[np.ndarray], blurry: list[np.ndarray], *, preset: str = "fast", seed: int = 0,
                device: str = "auto", grid_shape=(8, 8), kernel_size: int = 13, checkpoint_dir: Path | None = None,
                resume: bool = False, progress: Progress | None = None, overrides: dict | None = None,
-               diffraction: tuple[float, float, float] | None = None) -> LearnResult:
+               diffraction: tuple[float, float, float] | None = None, f_number: float | None = None) -> LearnResult:
     """Learn the PSF grid that blurs the sharp set's centre into the blurry set, everywhere.
 
     ``sharp`` and ``blurry`` are linear float32 (H, W, 3) photos of one size (1.0 = sensor white),
@@ -281,8 +281,9 @@ def learn_grid(sharp: list[np.ndarray], blurry: list[np.ndarray], *, preset: str
     continues. Raises ShootError when the sets cannot be used (e.g. the sharp set is not sharper).
     ``diffraction``: the blurry set's per-channel Airy scales in px beyond the sharp set's
     (optics.diffraction.relative_scales); when significant, the kernels are learned on top of it.
+    ``f_number``: the blurry set's, which (with ``diffraction``) decides ``magnify="auto"``.
     """
-    s = get_settings(preset, overrides)
+    s = resolve_magnify(get_settings(preset, overrides), diffraction_limited(f_number, diffraction))
     torch.set_num_threads(s.threads or os.cpu_count() or 1)
     dev = pick_device(device)
     if kernel_size % 2 == 0 or kernel_size < 3:

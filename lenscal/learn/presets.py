@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from lenscal.errors import LenscalError
 
 MAGNIFY = ("off", "node", "radial")  # how the fine grid's kernel scales are learned (match.PSFGrid.log_scales)
-CHOICES = {"magnify": MAGNIFY}  # the settings that take one of a few names
+CHOICES = {"magnify": ("auto", *MAGNIFY)}  # the settings that take one of a few names
 
 
 @dataclass(frozen=True)
@@ -82,17 +82,16 @@ class LearnSettings:
     # 0.46x, 0.3 px 0.29x; with the Airy scale 6% small (as f/15), 0.5 px: 0.34x
     diffraction_smooth: float = 0.3
     diffraction_init_width: float = 0.6
-    # a learned scale of every kernel of the fine grid (match.PSFGrid.log_scales): "radial" (an even
-    # polynomial of the distance from the frame centre) or "node" (one per node), at magnify_lr
-    # decaying with the kernels'. Off by default. 12 MP bench, cached step 1, L2 / best Gaussian's
-    # (defaults: f/1.7 0.71x / 0.74x with step-2 seeds 0 / 1, f/16 without the diffraction model
-    # 0.75x): radial lr 0.1: f/1.7 0.46x, NCC 0.981, but the corners' G second moment at 2x the
-    # truth (12.5 against 6.2 px^2; L2 is decided by the peaked middle), f/16 without the
-    # diffraction model 1.06x (a made-up change across the frame, 2.4 -> 7.5 px^2 against a flat
-    # 4.3-4.8): the scale learns the photos' composition as well as the lens. Radial lr 3e-2:
-    # f/1.7 0.58x with the second moments near the truth (2.0 -> 6.7 against 1.8 -> 6.2). Node lr
-    # 3e-2: f/1.7 0.51x / 0.60x, f/16 without the diffraction model 1.24x.
-    magnify: str = "off"
+    # a learned scale of every kernel of the fine grid (match.PSFGrid.log_scales): "node" (one per
+    # node), "radial" (an even polynomial of the distance from the frame centre) or "off", at
+    # magnify_lr decaying with the kernels'. "auto" (resolve_magnify): "node" unless the blurry set
+    # is diffraction-limited. 12 MP bench, cached step 1, L2 / best Gaussian's and held-out PSNR gain:
+    # f/1.7 off 0.71x / 0.74x (step-2 seeds 0 / 1), +1.75 / +1.79 dB; node 0.51x / 0.60x, +2.06 /
+    # +2.03 dB (true PSFs +2.24). f/16 with the diffraction modelled: node 0.28x against 0.29x,
+    # +0.01 dB; without it (blur flat across the frame) node 1.24x against 0.75x, -0.24 dB: there
+    # the scale learns the photos' composition (detail in the middle, sky in the corners), hence
+    # off. Radial lr 0.1: f/1.7 0.46x / 0.58x, but the corners' G second moment 2-3x the truth.
+    magnify: str = "auto"
     magnify_lr: float = 3e-2
     coarse: tuple[int, int] | None = (3, 3)  # learn this grid first, then refine to the full grid
     coarse_fraction: float = 0.35  # of step2_steps spent on the coarse grid
@@ -179,9 +178,20 @@ class Paper(LearnSettings):
     lateral_measure: bool = False
     mirror: bool = False
     checkpoint_seconds: float = 600.0
+    magnify: str = "off"
 
 
 PRESETS: dict[str, type[LearnSettings]] = {"fast": Fast, "balanced": Balanced, "paper": Paper}
+
+
+def resolve_magnify(settings: LearnSettings, diffraction_limited: bool | None) -> LearnSettings:
+    """``magnify="auto"`` made definite. A scale per node where aberrations dominate (they grow
+    with field height, and the scale is what the kernels miss wide open); none where diffraction
+    does (flat across the frame, so all the scale could learn there is the photos' composition) or
+    where the f-number is unknown (optics.diffraction.diffraction_limited)."""
+    if settings.magnify != "auto":
+        return settings
+    return dataclasses.replace(settings, magnify="node" if diffraction_limited is False else "off")
 
 
 def get_settings(preset: str, overrides: dict | None = None) -> LearnSettings:

@@ -63,6 +63,24 @@ def significant(scales: tuple[float, ...]) -> bool:
     return scales[1] >= SIGNIFICANT_SCALE_PX
 
 
+# the smaller pixel pitches of interchangeable-lens cameras (20 MP Micro Four Thirds 3.3 um, 32 MP
+# APS-C 3.2 um): where the pitch is unknown, diffraction is judged as if on such a sensor
+SMALL_PITCH_UM = 3.0
+
+
+def diffraction_limited(f_number: float | None, scales: tuple[float, ...] | None) -> bool | None:
+    """Is the blurry set's blur mostly the aperture's diffraction (flat across the frame)?
+
+    From its Airy ``scales`` where the pitch is known, else from the ``f_number`` alone on a
+    small-pitch sensor (f/9 and beyond count as diffraction-limited, f/8 and wider do not); None when
+    neither is known."""
+    if scales is not None:
+        return significant(tuple(scales))
+    if f_number:
+        return significant(relative_scales(f_number, SMALL_PITCH_UM))
+    return None
+
+
 def diffraction_kernels(scales: tuple[float, ...], size: int) -> np.ndarray | None:
     """(3, size, size) Airy kernels for per-channel ``scales``, or None when the diffraction is
     too small to be worth modelling (:func:`significant`)."""

@@ -44,8 +44,21 @@ def test_bad_shapes_and_counts_are_refused(sets):
         learn_grid(sharp, blurry, overrides={"mirror": "False"})
     with pytest.raises(LenscalError, match="step1_steps must be a number"):
         learn_grid(sharp, blurry, overrides={"step1_steps": "lots"})
-    with pytest.raises(LenscalError, match="magnify must be one of off, node, radial"):
+    with pytest.raises(LenscalError, match="magnify must be one of auto, off, node, radial"):
         learn_grid(sharp, blurry, overrides={"magnify": "radical"})
+
+
+def test_kernel_scales_are_learned_only_where_aberrations_dominate():
+    """magnify=auto: a scale per node wide open, none where diffraction is flat across the frame
+    or where the f-number is unknown; a named choice is kept as given."""
+    from lenscal.learn.presets import get_settings, resolve_magnify
+
+    auto = get_settings("fast")
+    assert auto.magnify == "auto"
+    assert resolve_magnify(auto, False).magnify == "node"
+    assert resolve_magnify(auto, True).magnify == "off" and resolve_magnify(auto, None).magnify == "off"
+    assert resolve_magnify(get_settings("fast", {"magnify": "radial"}), True).magnify == "radial"
+    assert resolve_magnify(get_settings("paper"), False).magnify == "off"  # the published method has none
 
 
 def test_gain_between_sets_is_estimated_from_means(sets):

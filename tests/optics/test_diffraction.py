@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from lenscal.optics.diffraction import (SIGNIFICANT_SCALE_PX, WAVELENGTH_UM, airy, diffraction_kernels,
-                                        pixel_pitch_from_crop, relative_scales)
+                                        diffraction_limited, pixel_pitch_from_crop, relative_scales)
 from lenscal.optics.vignetting import crop_factor
 
 
@@ -39,6 +39,17 @@ def test_only_a_significant_diffraction_is_modelled():
     assert relative_scales(16, 3.3)[1] > SIGNIFICANT_SCALE_PX
     # R spreads more than B: a wider pattern puts less of itself in the middle pixel
     assert k[0, 6, 6] < k[1, 6, 6] < k[2, 6, 6]
+
+
+def test_a_set_is_diffraction_limited_by_its_airy_scale_or_else_its_f_number():
+    assert diffraction_limited(16, relative_scales(16, 3.3)) is True
+    assert diffraction_limited(1.7, relative_scales(1.7, 3.3)) is False
+    # f/16 on a large-pixel sensor (8.4 um, 12 MP full frame) is within about a pixel: not limited
+    assert diffraction_limited(16, relative_scales(16, 8.4)) is False
+    # no pitch: judged on a small-pitch sensor, where f/9 and beyond are limited
+    assert diffraction_limited(16, None) is True and diffraction_limited(9, None) is True
+    assert diffraction_limited(8, None) is False and diffraction_limited(1.7, None) is False
+    assert diffraction_limited(None, None) is None
 
 
 def test_the_pixel_pitch_follows_from_lensfuns_sensor_size():
