@@ -85,7 +85,9 @@ class _Run:
     """The state of one learn: data, models, RNG, history; knows how to save itself."""
 
     def __init__(self, sharp, blurry, s: LearnSettings, seed: int, device: torch.device, grid_shape, kernel_size,
-                 checkpoint: Path | None, progress: Progress | None, diffraction: tuple[float, ...] | None = None):
+                 checkpoint: Path | None, progress: Progress | None, diffraction: tuple[float, ...] | None = None,
+                 f_number: float | None = None):
+        s = resolve_magnify(s, diffraction_limited(f_number, diffraction))  # "auto" made definite
         self.s, self.device, self.seed = s, device, seed
         self.scales = [float(v) for v in diffraction] if diffraction else None
         found = diffraction_kernels(tuple(self.scales), kernel_size) if self.scales else None
@@ -283,7 +285,7 @@ def learn_grid(sharp: list[np.ndarray], blurry: list[np.ndarray], *, preset: str
     (optics.diffraction.relative_scales); when significant, the kernels are learned on top of it.
     ``f_number``: the blurry set's, which (with ``diffraction``) decides ``magnify="auto"``.
     """
-    s = resolve_magnify(get_settings(preset, overrides), diffraction_limited(f_number, diffraction))
+    s = get_settings(preset, overrides)
     torch.set_num_threads(s.threads or os.cpu_count() or 1)
     dev = pick_device(device)
     if kernel_size % 2 == 0 or kernel_size < 3:
@@ -293,7 +295,7 @@ def learn_grid(sharp: list[np.ndarray], blurry: list[np.ndarray], *, preset: str
     path = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None
     if progress:
         progress("preparing patches", 0, 1, {})
-    run = _Run(sharp, blurry, s, seed, dev, grid_shape, kernel_size, path, progress, diffraction)
+    run = _Run(sharp, blurry, s, seed, dev, grid_shape, kernel_size, path, progress, diffraction, f_number)
     if resume:
         if path is None or not path.exists():
             raise LenscalError("nothing to resume: no learning checkpoint", checkpoint_dir,
