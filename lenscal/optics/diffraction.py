@@ -75,7 +75,7 @@ def diffraction_limited(f_number: float | None, scales: tuple[float, ...] | None
     small-pitch sensor (f/9 and beyond count as diffraction-limited, f/8 and wider do not); None when
     neither is known."""
     if scales is not None:
-        return significant(tuple(scales))
+        return significant(scales)
     if f_number:
         return significant(relative_scales(f_number, SMALL_PITCH_UM))
     return None
