@@ -237,6 +237,10 @@ def learn(
     if summary["magnify"] != "off":
         how = {"node": "node by node", "radial": "along the distance from the centre"}[summary["magnify"]]
         say(f"kernel widths learned {how} (--set magnify=off to keep them as step 2 finds them)")
+    if summary.get("edge_widths"):
+        e = summary["edge_widths"]
+        say(f"kernel widths across the frame matched to the blurry photos' edges ({e['edges']} edges, "
+            f"{e['nodes_measured']} of {e['nodes']} places; --set edge_widths=off to skip)")
     say(f"noise sigma: {summary['noise_sigma']:.4f}   time: {summary['seconds']:.0f} s")
     if summary.get("score"):
         s = summary["score"]

@@ -18,11 +18,11 @@ import numpy as np
 import torch
 
 from lenscal.errors import LenscalError
-from lenscal.learn import checks, patches
+from lenscal.learn import checks, patches, widths
 from lenscal.learn.flow import FlowTrainer
 from lenscal.learn.lateral import measure_lateral
 from lenscal.learn.match import Matcher, PSFGrid, confidence, node_change
-from lenscal.learn.presets import LearnSettings, get_settings, resolve_magnify
+from lenscal.learn.presets import LearnSettings, get_settings, resolve_auto
 from lenscal.learn.unet import VelocityUNet, count_parameters
 from lenscal.noise import estimate_noise
 from lenscal.optics.diffraction import diffraction_kernels, diffraction_limited
@@ -31,6 +31,7 @@ from lenscal.optics.psf import mirror_average, ncc
 Progress = Callable[[str, int, int, dict], None]
 STEP1 = "step 1: blurry distribution"
 STEP2 = "step 2: PSF grid"
+WIDTHS = "kernel widths from the photos' edges"
 CHECKPOINT = "learn.pt"
 VERSION = 4  # 2: the gains split into exposure and tint; 3: the grid's smoothing saved with it; 4: diffraction
 
@@ -87,7 +88,7 @@ class _Run:
     def __init__(self, sharp, blurry, s: LearnSettings, seed: int, device: torch.device, grid_shape, kernel_size,
                  checkpoint: Path | None, progress: Progress | None, diffraction: tuple[float, ...] | None = None,
                  f_number: float | None = None):
-        s = resolve_magnify(s, diffraction_limited(f_number, diffraction))  # "auto" made definite
+        s = resolve_auto(s, diffraction_limited(f_number, diffraction))  # "auto" made definite
         self.s, self.device, self.seed = s, device, seed
         self.scales = [float(v) for v in diffraction] if diffraction else None
         found = diffraction_kernels(tuple(self.scales), kernel_size) if self.scales else None
@@ -250,6 +251,24 @@ class _Run:
         self.stage = "done"
         self.report(STEP2, s.step2_steps, s.step2_steps, {"stopped_at": m.step_count})
 
+    def check_widths(self, kernels: torch.Tensor) -> torch.Tensor:
+        """The grid's width pattern across the frame taken from the blurry photos' edges
+        (learn.widths), in the units the grid was learned in (the blurry photos scaled to
+        ``level``, the sharp crops by the learned exposure ratio)."""
+        if self.progress:
+            self.progress(WIDTHS, 0, 1, {})
+        m = self.matcher
+        gain = float(m.grid.gains().detach().cpu()[1])
+        gen = torch.Generator().manual_seed(self.seed + 1)
+        tiles = widths.sharp_tiles(self.crops, gen) * gain
+        blurry_g = [img[:, :, 1] * np.float32(self.scale) for img in self.blurry]
+        out, info = widths.calibrate(kernels, blurry_g, tiles, m.grid.sigma.detach().abs().item(),
+                                     self.s.mirror, gen)
+        self.history["edge_widths"] = info
+        if self.progress:
+            self.progress(WIDTHS, 1, 1, {})
+        return out
+
     def result(self) -> LearnResult:
         m = self.matcher
         kernels = m.estimate()
@@ -258,6 +277,8 @@ class _Run:
                      and self.snapshot.shape == kernels.shape else np.ones((rows, cols)))
         if self.s.mirror:
             kernels = mirror_average(kernels)
+        if self.s.edge_widths == "on":
+            kernels = self.check_widths(kernels)
         conf = confidence(m.coverage.numpy().reshape(rows, cols), stability.reshape(rows, cols))
         gains = self.gain0 * m.grid.gains().detach().cpu().double().numpy()
         settings = {**self.s.to_dict(), "device": str(self.device), "grid_shape": list(self.grid_shape),

@@ -134,9 +134,11 @@ def shift(kernels: Array, dy: Array, dx: Array) -> torch.Tensor:
     return torch.fft.ifft2(torch.fft.fft2(k) * phase).real
 
 
-def magnify(kernels: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
+def magnify(kernels: torch.Tensor, log_scale: torch.Tensor, about: torch.Tensor | None = None) -> torch.Tensor:
     """Every kernel (..., K, K) stretched about the window centre by ``exp(log_scale)`` (one
     number per kernel, broadcast over the leading dims), clipped at 0 and renormalised.
+    ``about`` (..., 2): stretch about these (dy, dx) px from the centre instead (e.g. each
+    kernel's centroid, which then stays where it is).
 
     Why: in step 2 a node's width is otherwise carried by its K*K logits, and a change of width
     has to move mass across many of them, each seeing few patches. Wide open, that left the change
@@ -150,6 +152,11 @@ def magnify(kernels: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
     theta = torch.zeros(inv.shape[0], 2, 3, dtype=kernels.dtype, device=kernels.device)
     theta[:, 0, 0] = inv
     theta[:, 1, 1] = inv
+    if about is not None:  # x_in = c + (x_out - c) / scale, in grid_sample's [-1, 1] units
+        c = (_t(about, kernels.dtype).to(kernels.device).expand(*kernels.shape[:-2], 2).reshape(-1, 2)
+             * (2 / (size[-1] - 1)))
+        theta[:, 0, 2] = c[:, 1] * (1 - inv)
+        theta[:, 1, 2] = c[:, 0] * (1 - inv)
     where = torch.nn.functional.affine_grid(theta, list(flat.shape), align_corners=True)
     out = torch.nn.functional.grid_sample(flat, where, mode="bicubic", padding_mode="zeros", align_corners=True)
     return normalise(out.reshape(kernels.shape))

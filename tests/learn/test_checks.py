@@ -51,14 +51,19 @@ def test_bad_shapes_and_counts_are_refused(sets):
 def test_kernel_scales_are_learned_only_where_aberrations_dominate():
     """magnify=auto: a scale per node wide open, none where diffraction is flat across the frame
     or where the f-number is unknown; a named choice is kept as given."""
-    from lenscal.learn.presets import get_settings, resolve_magnify
+    from lenscal.learn.presets import get_settings, resolve_auto
 
     auto = get_settings("fast")
     assert auto.magnify == "auto"
-    assert resolve_magnify(auto, False).magnify == "node"
-    assert resolve_magnify(auto, True).magnify == "off" and resolve_magnify(auto, None).magnify == "off"
-    assert resolve_magnify(get_settings("fast", {"magnify": "radial"}), True).magnify == "radial"
-    assert resolve_magnify(get_settings("paper"), False).magnify == "off"  # the published method has none
+    assert resolve_auto(auto, False).magnify == "node"
+    assert resolve_auto(auto, True).magnify == "off" and resolve_auto(auto, None).magnify == "off"
+    assert resolve_auto(get_settings("fast", {"magnify": "radial"}), True).magnify == "radial"
+    assert resolve_auto(get_settings("paper"), False).magnify == "off"  # the published method has none
+    # the edge-width check follows the same rule
+    assert resolve_auto(auto, False).edge_widths == "on"
+    assert resolve_auto(auto, True).edge_widths == "off" and resolve_auto(auto, None).edge_widths == "off"
+    assert resolve_auto(get_settings("fast", {"edge_widths": "on"}), True).edge_widths == "on"
+    assert resolve_auto(get_settings("paper"), False).edge_widths == "off"
 
 
 def test_gain_between_sets_is_estimated_from_means(sets):

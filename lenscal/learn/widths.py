@@ -1,0 +1,195 @@
+"""Each node's kernel width checked against the blurry photos' own edges, after step 2.
+
+Why: wide open, distribution matching gets the mean width of the grid right but not how fast it
+grows towards the corners (12 MP f/1.7 bench: the true G second moment 1.8 -> 6.2 px^2 from the
+middle to a corner, learned 2.4 -> 4.4 with no kernel scale; the objective is flat along that
+direction, see README, "What limited L2 wide open"). An edge's width needs no sharp reference:
+at an isolated edge, the gradient magnitude read with a Gaussian derivative of scale s falls as
+1 / sqrt(w^2 + s^2), so three scales give its width w^2 and whether it is isolated (the three
+read-outs on one line). A low percentile of w^2 over the edges near each node follows the lens
+and not the photos' composition nearly as much as the patch distributions do: on that bench,
+the blurry photos' pattern across the frame (mean removed) was 0.09 from the truth's, the
+learned grids' 0.16-0.23. The photos' own softness adds about the same w^2 everywhere, so only
+the pattern is used: each node's kernel is stretched until sharp centre crops blurred by it
+show the measured pattern, on top of the grid's mean width as step 2 found it.
+Measured (cached step 1, three step-2 seeds): L2 against the best Gaussian's 0.51x / 0.60x /
+0.61x -> 0.42x / 0.45x / 0.46x, NCC 0.975 / 0.970 / 0.968 -> 0.980 / 0.976 / 0.975.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from lenscal.optics.psf import centroid, magnify
+
+SCALES = (0.8, 1.4, 2.0)  # px: the Gaussian-derivative scales an edge's gradient is read at
+LINEAR = 0.15  # the three read-outs must be on one line within this (an isolated edge, not texture)
+PERCENTILE = 25.0  # of w^2 over a node's edges: the sharpest edges are limited by the lens alone
+CONTRAST = 0.1  # an edge's gradient at the finest scale, relative to the photos' mean G
+MIN_EDGES = 200  # fewer near a node and its kernel is left as step 2 found it
+STRETCH = np.linspace(-0.6, 0.6, 9)  # log-scales tried per node (x0.55 .. x1.82), interpolated
+TILE, TILES, MARGIN = 256, 48, 16  # sharp tiles blurred by each kernel; wrap-around margin dropped
+
+
+def _gaussian(s: float, order: int) -> torch.Tensor:
+    r = int(np.ceil(4 * s))
+    x = torch.arange(-r, r + 1, dtype=torch.float32)
+    g = torch.exp(-x**2 / (2 * s * s))
+    g /= g.sum()
+    return g if order == 0 else -x / (s * s) * g
+
+
+def _gradient(images: torch.Tensor, s: float) -> torch.Tensor:
+    """|grad| at scale s of (N, 1, H, W), separable and reflect-padded (for whole photos)."""
+    g0, g1 = _gaussian(s, 0), _gaussian(s, 1)
+    r = len(g0) // 2
+    p = F.pad(images, (r, r, r, r), mode="reflect")
+    gx = F.conv2d(F.conv2d(p, g1.view(1, 1, 1, -1)), g0.view(1, 1, -1, 1))
+    gy = F.conv2d(F.conv2d(p, g0.view(1, 1, 1, -1)), g1.view(1, 1, -1, 1))
+    return torch.hypot(gx, gy)
+
+
+def edge_widths(m: list[torch.Tensor], threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """w^2 (px^2) at isolated edges from gradient magnitudes at SCALES, and the edges' mask.
+
+    Edges: local maxima of the finest magnitude above ``threshold`` where 1/|grad|^2 is linear
+    in s^2 (an ideal blurred step: 1/|grad|^2 ~ w^2 + s^2); w^2 is where that line meets s^2 = 0.
+    """
+    y = [1 / v.clamp_min(1e-9) ** 2 for v in m]
+    x = [s * s for s in SCALES]
+    slope = (y[2] - y[0]) / (x[2] - x[0])
+    inner = (y[1] - y[0]) / (x[1] - x[0])
+    w2 = y[0] / slope.clamp_min(1e-12) - x[0]
+    mask = ((m[0] == F.max_pool2d(m[0], 3, 1, 1)) & (m[0] > threshold) & (slope > 0)
+            & ((inner / slope.clamp_min(1e-12) - 1).abs() < LINEAR))
+    return w2, mask
+
+
+def _cells(rows: int, cols: int, mirror: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Which cell each node reads its edges from: itself, or with ``mirror`` the top-left
+    quarter's node it mirrors (the grid is reported mirror-averaged, so they are one kernel)."""
+    r, c = np.arange(rows), np.arange(cols)
+    if mirror:
+        r, c = np.minimum(r, rows - 1 - r), np.minimum(c, cols - 1 - c)
+    return r, c
+
+
+def measure_edges(blurry_g: list[np.ndarray], rows: int, cols: int, mirror: bool,
+                  threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per node (rows, cols): the PERCENTILE of w^2 over the edges nearest it in the blurry
+    photos (G, in the units of ``threshold``), NaN where there are fewer than MIN_EDGES, and the
+    edge counts.
+
+    Nearest, not unmixed: the blur between nodes is their bilinear mix, so a corner's cell reads
+    narrower than its node (a 4x4 grid of 1 -> 1.9 px Gaussians: 3.3 -> 5.7 px^2 for a true
+    2.4 -> 7.2). Solving the cells' readings for the nodes' (the cells' mean bilinear weights)
+    recovered that grid to 0.1 px^2, but on the 12 MP bench it made the nodes' readings noisier
+    (L2 0.42x -> 0.52x, 0.43x -> 0.52x), so the 8x8 grid's smaller cells are read as they are.
+    """
+    height, width = blurry_g[0].shape
+    rmap, cmap = _cells(rows, cols, mirror)
+    cell = rmap[:, None] * cols + cmap[None, :]  # (rows, cols) -> cell id
+    values: list[np.ndarray] = []
+    ids: list[np.ndarray] = []
+    for img in blurry_g:
+        t = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32))[None, None]
+        w2, mask = edge_widths([_gradient(t, s) for s in SCALES], threshold)
+        yx = mask[0, 0].nonzero().numpy()
+        r = np.rint(yx[:, 0] / max(height - 1, 1) * (rows - 1)).astype(int)
+        c = np.rint(yx[:, 1] / max(width - 1, 1) * (cols - 1)).astype(int)
+        values.append(w2[0, 0][mask[0, 0]].numpy())
+        ids.append(cell[r, c])
+    v, i = np.concatenate(values), np.concatenate(ids)
+    count = np.bincount(i, minlength=rows * cols)
+    stat = np.full(rows * cols, np.nan)
+    for k in np.flatnonzero(count >= MIN_EDGES):
+        stat[k] = np.percentile(v[i == k], PERCENTILE)
+    return stat[cell], count[cell]
+
+
+def sharp_tiles(crops: torch.Tensor, gen: torch.Generator, count: int = TILES) -> torch.Tensor:
+    """``count`` random TILE x TILE windows of the sharp centre crops' G channel (N, TILE, TILE)."""
+    n, _, h, w = crops.shape
+    size = min(TILE, h, w)
+    pick = torch.randint(0, n, (count,), generator=gen)
+    y = torch.randint(0, h - size + 1, (count,), generator=gen)
+    x = torch.randint(0, w - size + 1, (count,), generator=gen)
+    return torch.stack([crops[p, 1, a:a + size, b:b + size] for p, a, b in zip(pick, y, x)]).float()
+
+
+class _Blurrer:
+    """The sharp tiles blurred by any kernel, plus fixed noise, read at SCALES, all by FFT: one
+    forward transform of tiles and noise, then six inverse ones per kernel."""
+
+    def __init__(self, tiles: torch.Tensor, sigma: float, gen: torch.Generator):
+        self.size = tiles.shape[-1]
+        self.f_tiles = torch.fft.rfft2(tiles)
+        self.f_noise = torch.fft.rfft2(sigma * torch.randn(tiles.shape, generator=gen))
+        fy = torch.fft.fftfreq(self.size)[:, None]
+        fx = torch.fft.rfftfreq(self.size)[None, :]
+        self.derivatives = []
+        for s in SCALES:  # Fourier transforms of the Gaussian derivatives (d/dy, d/dx) at scale s
+            g = torch.exp(-2 * (np.pi * s) ** 2 * (fy**2 + fx**2))
+            self.derivatives.append((2j * np.pi * fy * g, 2j * np.pi * fx * g))
+
+    def widths(self, kernel: torch.Tensor, threshold: float) -> np.ndarray:
+        """w^2 at the isolated edges of the tiles blurred by ``kernel`` (K, K)."""
+        k = kernel.shape[-1]
+        padded = torch.zeros(self.size, self.size)
+        padded[:k, :k] = kernel.float()
+        padded = torch.roll(padded, (-(k // 2), -(k // 2)), (0, 1))  # centred at the origin
+        spectrum = self.f_tiles * torch.fft.rfft2(padded) + self.f_noise
+        m = []
+        for dy, dx in self.derivatives:
+            gy = torch.fft.irfft2(spectrum * dy, s=(self.size, self.size))
+            gx = torch.fft.irfft2(spectrum * dx, s=(self.size, self.size))
+            m.append(torch.hypot(gy, gx)[:, None, MARGIN:-MARGIN, MARGIN:-MARGIN])
+        w2, mask = edge_widths(m, threshold)
+        return w2[mask].numpy()
+
+
+def _stretch(kernels: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
+    """Kernels (..., 3, K, K) stretched by one scale per node, each channel about its own
+    centroid, so the lateral colour (R and B against G) is kept."""
+    c = centroid(kernels)  # (..., 3, 2) px from the window centre
+    return magnify(kernels, log_scale[..., None].expand(kernels.shape[:-2]), about=c)
+
+
+def calibrate(grid: torch.Tensor, blurry_g: list[np.ndarray], tiles: torch.Tensor, sigma: float,
+              mirror: bool, gen: torch.Generator) -> tuple[torch.Tensor, dict]:
+    """The grid (rows, cols, 3, K, K) with each node stretched to the blurry photos' edge-width
+    pattern, and what was measured. ``blurry_g`` and ``tiles`` (the sharp centre crops' G, in
+    the blurry photos' units: exposure ratio applied) and ``sigma`` (their noise) share units."""
+    rows, cols = grid.shape[:2]
+    threshold = CONTRAST * float(np.mean([img.mean() for img in blurry_g]))
+    measured, count = measure_edges(blurry_g, rows, cols, mirror, threshold)
+    blurrer = _Blurrer(tiles, sigma, gen)
+    rmap, cmap = _cells(rows, cols, mirror)
+    unique = sorted({(int(rmap[r]), int(cmap[c])) for r in range(rows) for c in range(cols)})
+    table = np.zeros((len(STRETCH), len(unique)))  # the statistic per tried stretch and node
+    for j, (r, c) in enumerate(unique):
+        g = grid[r, c, 1].double()
+        for i, t in enumerate(STRETCH):
+            k = magnify(g, torch.tensor(float(t), dtype=torch.float64), about=centroid(g))
+            w2 = blurrer.widths(k, threshold)
+            table[i, j] = np.percentile(w2, PERCENTILE) if len(w2) else np.nan
+    node_measured = np.array([measured[r, c] for r, c in unique])
+    ok = np.isfinite(node_measured) & np.isfinite(table).all(0)
+    log_scale = np.zeros(len(unique))
+    if ok.sum() >= 2:  # the pattern needs two places at least; the mean width stays step 2's
+        level = table[len(STRETCH) // 2, ok]
+        target = node_measured[ok] - node_measured[ok].mean() + level.mean()
+        for j, t in zip(np.flatnonzero(ok), target):
+            order = np.argsort(table[:, j])
+            log_scale[j] = np.interp(t, table[order, j], STRETCH[order])
+    scales = np.zeros((rows, cols))
+    where = {u: j for j, u in enumerate(unique)}
+    for r in range(rows):
+        for c in range(cols):
+            scales[r, c] = log_scale[where[(int(rmap[r]), int(cmap[c]))]]
+    out = _stretch(grid.double(), torch.from_numpy(scales))
+    info = {"log_scales": np.round(scales, 4).tolist(), "edges": sum(int(count[r, c]) for r, c in unique),
+            "nodes_measured": int(ok.sum()), "nodes": len(unique)}
+    return out.to(grid.dtype), info

@@ -1,0 +1,74 @@
+"""Kernel widths read from the blurry photos' own edges (learn.widths), against known blur."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from lenscal.learn import widths
+from lenscal.learn.patches import centre_crop
+from lenscal.optics.blur import blur_image
+from lenscal.optics.psf import gaussian, second_moment
+
+from .synth import dead_leaves
+
+
+def test_an_isolated_blurred_edge_reads_its_blur_width():
+    """1/|grad|^2 at three scales is linear in s^2 for a blurred step, and meets s^2 = 0 at the
+    blur's w^2 plus the pixel's own (a sampled step reads about 0.25 px^2, which cancels, as it is
+    the same in both sets): three Gaussian blurs read back to within 10%."""
+    def read(kernel: np.ndarray) -> float:
+        step = np.zeros((48, 96, 3), np.float32)
+        step[:, 48:] = 0.5
+        image = np.ascontiguousarray(blur_image(step, np.broadcast_to(kernel, (1, 1, 3, 13, 13)))[..., 1])
+        t = torch.from_numpy(image)[None, None]
+        w2, mask = widths.edge_widths([widths._gradient(t, s) for s in widths.SCALES], 0.01)
+        assert mask.sum() >= 20  # the edge is found all along
+        return float(w2[mask].median())
+
+    delta = np.zeros((13, 13), np.float32)
+    delta[6, 6] = 1
+    pixel = read(delta)
+    assert 0.1 < pixel < 0.4, pixel
+    for sigma in (0.8, 1.2, 1.8):
+        assert abs((read(gaussian(sigma, 13).numpy()) - pixel) / sigma**2 - 1) < 0.1, sigma
+
+
+def _gaussian_grid(sigmas: np.ndarray) -> np.ndarray:
+    rows, cols = sigmas.shape
+    grid = np.zeros((rows, cols, 3, 13, 13), np.float32)
+    for r in range(rows):
+        for c in range(cols):
+            grid[r, c] = gaussian(float(sigmas[r, c]), 13).numpy()
+    return grid
+
+
+def test_a_compressed_width_pattern_is_stretched_back_towards_the_truth(rng):
+    """Step 2 wide open gets the grid's mean width right but compresses how it grows towards the
+    corners. Given a grid of the right mean width everywhere, the calibration must recover most
+    of the true pattern (1 px in the middle, 1.9 px in the corners; 2.1 -> 7.2 px^2) from the blurry photos'
+    edges, keep the mean, and keep the lateral colour where it is."""
+    height, width, rows, cols = 720, 1080, 8, 8
+    y, x = np.meshgrid(np.linspace(-1, 1, rows), np.linspace(-1, 1, cols), indexing="ij")
+    rho = np.hypot(y, x) / np.sqrt(2)
+    truth = _gaussian_grid(1.0 + 0.9 * rho**2)
+    flat = _gaussian_grid(np.full((rows, cols), float(np.sqrt(((1.0 + 0.9 * rho**2) ** 2).mean()))))
+    flat[..., 0, :, :] = np.roll(flat[..., 0, :, :], 1, axis=-1)  # R one px right: lateral colour
+    blurry = [blur_image(dead_leaves(height, width, rng), truth) for _ in range(3)]
+    blurry = [(img + rng.normal(0, 0.003, img.shape)).astype(np.float32)[..., 1] for img in blurry]
+    crops = torch.from_numpy(np.stack([centre_crop(dead_leaves(height, width, rng), 0.5, 64, 3072) for _ in range(3)]))
+    gen = torch.Generator().manual_seed(0)
+    out, info = widths.calibrate(torch.from_numpy(flat).double(), blurry, widths.sharp_tiles(crops, gen, 16), 0.003,
+                                 True, gen)
+    assert info["nodes_measured"] == info["nodes"] == 16 and info["edges"] > 16 * widths.MIN_EDGES, info
+    m_true = second_moment(torch.from_numpy(truth).double())[..., 1].numpy()
+    m_before = second_moment(torch.from_numpy(flat).double())[..., 1].numpy()
+    m_after = second_moment(out)[..., 1].numpy()
+    before = np.abs(m_before - m_true).mean()
+    after = np.abs(m_after - m_true).mean()
+    assert after < 0.5 * before, (m_after, m_true)
+    assert m_after[0, 0] > 1.5 * m_after[3, 3]  # the corners wider than the middle, as in truth
+    assert abs(np.log(m_after).mean() - np.log(m_before).mean()) < 0.15  # the mean width kept
+    assert np.allclose(out.sum((-2, -1)).numpy(), 1, atol=1e-6) and (out >= 0).all()
+    dx = lambda k: float((k.sum(-2) * torch.arange(13, dtype=k.dtype)).sum())  # noqa: E731
+    assert abs(dx(out[0, 0, 0]) - dx(out[0, 0, 1]) - 1.0) < 0.05  # R still one px right of G
