@@ -241,6 +241,8 @@ def learn(
         e = summary["edge_widths"]
         say(f"kernel widths across the frame matched to the blurry photos' edges ({e['edges']} edges, "
             f"{e['nodes_measured']} of {e['nodes']} places; --set edge_widths=off to skip)")
+    if summary["lateral_from"] == "measured":
+        say("lateral colour as measured in the blurry photos (--set lateral_from=learned for step 2's refinement)")
     say(f"noise sigma: {summary['noise_sigma']:.4f}   time: {summary['seconds']:.0f} s")
     if summary.get("score"):
         s = summary["score"]

@@ -145,7 +145,7 @@ def learn_profile(sharp_dir: Path, blurry_dir: Path, output: Path, *, settings: 
                "step2_cycles": result.settings.get("step2_cycles"),
                "resumed_at": result.history.get("resumed_at", []),
                "diffraction": diffraction, "magnify": result.settings["magnify"],
-               "edge_widths": result.history.get("edge_widths")}
+               "edge_widths": result.history.get("edge_widths"), "lateral_from": result.settings["lateral_from"]}
     ba = _before_after(blurry[0], profile, output.with_name(output.stem + "_before_after.png"))
     if ba:
         summary["before_after_png"] = str(ba)

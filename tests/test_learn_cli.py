@@ -44,6 +44,7 @@ def test_learn_writes_profile_pictures_and_summary(small_shoot, tmp_path):
     # diffraction-limited: no kernel scale (magnify=auto learns one only where aberrations dominate)
     assert summary["magnify"] == "off" and profile.settings["magnify"] == "off"
     assert summary["edge_widths"] is None and profile.settings["edge_widths"] == "off"
+    assert profile.settings["lateral_from"] == "learned"
     assert tuple(profile.psf.grid_shape) == (2, 2) and profile.psf.kernel_size == 13
     assert profile.camera.model == "DC-GX9" and profile.f_number_blurry == 16
     assert np.allclose(profile.grid().sum((-2, -1)), 1, atol=1e-4)
@@ -100,10 +101,10 @@ def test_a_wide_open_set_learns_the_kernel_widths_node_by_node(tmp_path):
     r = run_cli(*learn_args(shoot, out), "--pixel-pitch", "3.3")
     assert r.returncode == 0, r.stderr
     assert "kernel widths learned node by node" in r.stderr and "diffraction modelled" not in r.stderr
-    assert "matched to the blurry photos' edges" in r.stderr
+    assert "matched to the blurry photos' edges" in r.stderr and "lateral colour as measured" in r.stderr
     profile = LensProfile.load(out)
     assert profile.settings["magnify"] == "node" and profile.f_number_blurry == 1.7
-    assert profile.settings["edge_widths"] == "on"
+    assert profile.settings["edge_widths"] == "on" and profile.settings["lateral_from"] == "measured"
     assert np.allclose(profile.grid().sum((-2, -1)), 1, atol=1e-4)
 
 

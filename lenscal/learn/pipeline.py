@@ -20,7 +20,7 @@ import torch
 from lenscal.errors import LenscalError
 from lenscal.learn import checks, patches, widths
 from lenscal.learn.flow import FlowTrainer
-from lenscal.learn.lateral import measure_lateral
+from lenscal.learn.lateral import measure_lateral, set_lateral
 from lenscal.learn.match import Matcher, PSFGrid, confidence, node_change
 from lenscal.learn.presets import LearnSettings, get_settings, resolve_auto
 from lenscal.learn.unet import VelocityUNet, count_parameters
@@ -279,6 +279,8 @@ class _Run:
             kernels = mirror_average(kernels)
         if self.s.edge_widths == "on":
             kernels = self.check_widths(kernels)
+        if self.s.lateral_from == "measured" and "lateral_measured" in self.history:
+            kernels = set_lateral(kernels, np.asarray(self.history["lateral_measured"]["coefficients"]), self.frame)
         conf = confidence(m.coverage.numpy().reshape(rows, cols), stability.reshape(rows, cols))
         gains = self.gain0 * m.grid.gains().detach().cpu().double().numpy()
         settings = {**self.s.to_dict(), "device": str(self.device), "grid_shape": list(self.grid_shape),

@@ -15,7 +15,8 @@ from lenscal.errors import LenscalError
 
 MAGNIFY = ("off", "node", "radial")  # how the fine grid's kernel scales are learned (match.PSFGrid.log_scales)
 # the settings that take one of a few names
-CHOICES = {"magnify": ("auto", *MAGNIFY), "edge_widths": ("auto", "on", "off")}
+CHOICES = {"magnify": ("auto", *MAGNIFY), "edge_widths": ("auto", "on", "off"),
+           "lateral_from": ("auto", "measured", "learned")}
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,11 @@ class LearnSettings:
     # start it from R and B registered to G in the blurry photos (learn.lateral), then learn on:
     # 12 MP lateral colour error 0.19 / 0.28 -> 0.09 / 0.18 px, NCC 0.977 / 0.958 -> 0.983 / 0.965
     lateral_measure: bool = True
+    # the lateral colour reported: "learned" (step 2's refinement of the measurement) or "measured"
+    # (the measurement alone, put back after step 2: learn.lateral.set_lateral). "auto": measured
+    # where aberrations dominate (12 MP f/1.7, three step-2 seeds: 0.16 / 0.21 / 0.26 -> 0.14 px for
+    # each), learned where the blurry set is diffraction-limited (f/16: 0.09 measured, 0.05 learned)
+    lateral_from: str = "auto"
     t_min: float = 0.5  # step-2 time sampled in U(t_min, 1): away from pure noise, where blur shows
     check_every: int = 100  # cycles between grid snapshots for the stopping rule
     stop_change: float = 0.1  # stop when the largest relative change of a node between snapshots stays below this ...
@@ -189,23 +195,27 @@ class Paper(LearnSettings):
     checkpoint_seconds: float = 600.0
     magnify: str = "off"
     edge_widths: str = "off"
+    lateral_from: str = "learned"
 
 
 PRESETS: dict[str, type[LearnSettings]] = {"fast": Fast, "balanced": Balanced, "paper": Paper}
 
 
 def resolve_auto(settings: LearnSettings, diffraction_limited: bool | None) -> LearnSettings:
-    """``magnify`` and ``edge_widths`` "auto" made definite. A scale per node, and the widths
-    checked against the photos' edges, where aberrations dominate (they grow with field height,
-    and the width pattern is what the kernels miss wide open); neither where diffraction does
-    (flat across the frame, so all a scale could learn there is the photos' composition) or where
-    the f-number is unknown (optics.diffraction.diffraction_limited)."""
+    """``magnify``, ``edge_widths`` and ``lateral_from`` "auto" made definite. A scale per node,
+    the widths checked against the photos' edges and the lateral colour as measured, where
+    aberrations dominate (they grow with field height, and the width pattern is what the kernels
+    miss wide open); none of them where diffraction does (flat across the frame, so all a scale
+    could learn there is the photos' composition) or where the f-number is unknown
+    (optics.diffraction.diffraction_limited)."""
     aberrations = diffraction_limited is False
     changes = {}
     if settings.magnify == "auto":
         changes["magnify"] = "node" if aberrations else "off"
     if settings.edge_widths == "auto":
         changes["edge_widths"] = "on" if aberrations else "off"
+    if settings.lateral_from == "auto":
+        changes["lateral_from"] = "measured" if aberrations else "learned"
     return dataclasses.replace(settings, **changes)
 
 

@@ -59,3 +59,20 @@ def test_flat_or_clipped_photos_give_no_measurement():
     clipped = np.ones((384, 576, 3), np.float32)
     coef, tiles = measure_lateral([flat, clipped])
     assert tiles == 0 and not coef.any()
+
+
+def test_the_measured_lateral_colour_is_put_back_on_a_learned_grid():
+    """After step 2, wide open: R and B moved to where a radial model puts them against G, G as
+    it was, every kernel still non-negative and of unit sum."""
+    from lenscal.learn.lateral import node_shifts, set_lateral
+
+    rows, cols, frame = 4, 6, (400, 600)
+    wrong = np.full((rows, cols, 2, 2), 0.3)  # R and B both off by (0.3, 0.3) everywhere
+    learned = torch.as_tensor(_grid(wrong, width=1.4)).double()
+    coef = np.array([[0.4, 0.3], [-0.3, -0.2]])
+    out = set_lateral(learned, coef, frame)
+    error = np.linalg.norm(lateral_colour(out).numpy() - node_shifts(coef, rows, cols, frame), axis=-1)
+    assert error.max() < 0.03, error.max()
+    assert np.linalg.norm(node_shifts(coef, rows, cols, frame), axis=-1).max() > 0.5  # a real move
+    assert torch.equal(out[:, :, 1], learned[:, :, 1])
+    assert (out >= 0).all() and torch.allclose(out.sum((-2, -1)), torch.ones(rows, cols, 3, dtype=out.dtype))
