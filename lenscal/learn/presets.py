@@ -99,7 +99,7 @@ class LearnSettings:
     # photos' own pattern of edge widths across the frame (learn.widths); the grid's mean width
     # stays step 2's. "auto": on where magnify's "auto" would learn a scale per node (aberrations),
     # off where the blurry set is diffraction-limited. 12 MP f/1.7 bench, cached step 1, step-2
-    # seeds 0 / 1 / 2: L2 0.51x / 0.60x / 0.61x -> 0.42x / 0.45x / 0.46x
+    # seeds 0 / 1 / 2: L2 0.51x / 0.60x / 0.61x -> 0.42x / 0.43x / 0.44x
     edge_widths: str = "auto"
     coarse: tuple[int, int] | None = (3, 3)  # learn this grid first, then refine to the full grid
     coarse_fraction: float = 0.35  # of step2_steps spent on the coarse grid
