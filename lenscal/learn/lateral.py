@@ -13,7 +13,6 @@ least squares; step 2 starts from it and goes on learning.
 from __future__ import annotations
 
 import numpy as np
-
 import torch
 
 from lenscal.optics.psf import lateral_colour, node_positions, normalise, radial_coordinates, shift

@@ -136,12 +136,14 @@ class LearnSettings:
 class Fast(LearnSettings):
     """CPU default, sized for ~15 min on 2 cores.
 
-    Measured (bench/bench_learn.py, 12 MP, 6 + 6 different scenes, the full preset, one thread each,
-    the two lens states sharing the 2 cores, the f/16 diffraction modelled from a 3.3 um pitch, the
-    f/1.7 kernel widths learned per node): 17.8 / 21.7 min on a slow day (the same f/16 code took
-    5.1 min on an earlier one; f/1.7 alone with both threads the same day: 14.0 min); NCC 0.998 /
-    0.975, L2 0.29x / 0.51x the best single Gaussian's (f/16 without the diffraction model: 0.75x),
-    lateral colour error 0.05 / 0.16 px for the f/16 / f/1.7 lens. Longer step 2 measured worse (the fine nodes adapt to how the two sets' scenes differ).
+    Measured (bench/bench_learn.py, 12 MP, 6 + 6 different scenes, the full preset, the f/16
+    diffraction modelled from a 3.3 um pitch; f/1.7 with the kernel widths learned per node, then
+    matched to the photos' edges, and the measured lateral colour kept): f/16 17.8 min on a slow
+    day with the two lens states sharing the 2 cores (the same code took 5.1 min on an earlier
+    one), f/1.7 14.5 min alone with both threads; NCC 0.998 / 0.980, L2 0.29x / 0.42x the best
+    single Gaussian's (f/16 without the diffraction model: 0.75x), lateral colour error 0.05 / 0.14
+    px for the f/16 / f/1.7 lens. Longer step 2 measured worse (the fine nodes adapt to how the two
+    sets' scenes differ).
     Patch work does not grow with the photo size (sampling gathers only patch pixels); development
     does."""
 
@@ -215,7 +217,7 @@ def resolve_auto(settings: LearnSettings, diffraction_limited: bool | None) -> L
     if settings.edge_widths == "auto":
         changes["edge_widths"] = "on" if aberrations else "off"
     if settings.lateral_from == "auto":
-        changes["lateral_from"] = "measured" if aberrations else "learned"
+        changes["lateral_from"] = "measured" if aberrations and settings.lateral_measure else "learned"
     return dataclasses.replace(settings, **changes)
 
 

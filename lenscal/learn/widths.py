@@ -68,13 +68,14 @@ def edge_widths(m: list[torch.Tensor], threshold: float) -> tuple[torch.Tensor, 
     return w2, mask
 
 
-def _cells(rows: int, cols: int, mirror: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Which cell each node reads its edges from: itself, or with ``mirror`` the top-left
-    quarter's node it mirrors (the grid is reported mirror-averaged, so they are one kernel)."""
+def _cells(rows: int, cols: int, mirror: bool) -> np.ndarray:
+    """(rows, cols): the cell id (r * cols + c of a node) each node reads its edges from: its
+    own, or with ``mirror`` that of the top-left quarter's node it mirrors (the grid is reported
+    mirror-averaged, so they are one kernel)."""
     r, c = np.arange(rows), np.arange(cols)
     if mirror:
         r, c = np.minimum(r, rows - 1 - r), np.minimum(c, cols - 1 - c)
-    return r, c
+    return r[:, None] * cols + c[None, :]
 
 
 def measure_edges(blurry_g: list[np.ndarray], rows: int, cols: int, mirror: bool,
@@ -90,8 +91,7 @@ def measure_edges(blurry_g: list[np.ndarray], rows: int, cols: int, mirror: bool
     (L2 0.42x -> 0.52x, 0.43x -> 0.52x), so the 8x8 grid's smaller cells are read as they are.
     """
     height, width = blurry_g[0].shape
-    rmap, cmap = _cells(rows, cols, mirror)
-    cell = rmap[:, None] * cols + cmap[None, :]  # (rows, cols) -> cell id
+    cell = _cells(rows, cols, mirror)
     values: list[np.ndarray] = []
     ids: list[np.ndarray] = []
     for img in blurry_g:
@@ -167,16 +167,15 @@ def calibrate(grid: torch.Tensor, blurry_g: list[np.ndarray], tiles: torch.Tenso
     threshold = CONTRAST * float(np.mean([img.mean() for img in blurry_g]))
     measured, count = measure_edges(blurry_g, rows, cols, mirror, threshold)
     blurrer = _Blurrer(tiles, sigma, gen)
-    rmap, cmap = _cells(rows, cols, mirror)
-    unique = sorted({(int(rmap[r]), int(cmap[c])) for r in range(rows) for c in range(cols)})
-    table = np.zeros((len(STRETCH), len(unique)))  # the statistic per tried stretch and node
-    for j, (r, c) in enumerate(unique):
+    unique, node_of = np.unique(_cells(rows, cols, mirror), return_inverse=True)  # one kernel per cell
+    table = np.zeros((len(STRETCH), len(unique)))  # the statistic per tried stretch and cell
+    for j, (r, c) in enumerate(zip(*np.divmod(unique, cols))):
         g = grid[r, c, 1].double()
-        for i, t in enumerate(STRETCH):
-            k = magnify(g, torch.tensor(float(t), dtype=torch.float64), about=centroid(g))
+        stretched = magnify(g.expand(len(STRETCH), -1, -1), torch.from_numpy(STRETCH), about=centroid(g))
+        for i, k in enumerate(stretched):
             w2 = blurrer.widths(k, threshold)
             table[i, j] = np.percentile(w2, PERCENTILE) if len(w2) else np.nan
-    node_measured = np.array([measured[r, c] for r, c in unique])
+    node_measured = measured.reshape(-1)[unique]
     ok = np.isfinite(node_measured) & np.isfinite(table).all(0)
     log_scale = np.zeros(len(unique))
     if ok.sum() >= 2:  # the pattern needs two places at least; the mean width stays step 2's
@@ -185,12 +184,8 @@ def calibrate(grid: torch.Tensor, blurry_g: list[np.ndarray], tiles: torch.Tenso
         for j, t in zip(np.flatnonzero(ok), target):
             order = np.argsort(table[:, j])
             log_scale[j] = np.interp(t, table[order, j], STRETCH[order])
-    scales = np.zeros((rows, cols))
-    where = {u: j for j, u in enumerate(unique)}
-    for r in range(rows):
-        for c in range(cols):
-            scales[r, c] = log_scale[where[(int(rmap[r]), int(cmap[c]))]]
+    scales = log_scale[node_of.reshape(-1)].reshape(rows, cols)
     out = _stretch(grid.double(), torch.from_numpy(scales))
-    info = {"log_scales": np.round(scales, 4).tolist(), "edges": sum(int(count[r, c]) for r, c in unique),
+    info = {"log_scales": np.round(scales, 4).tolist(), "edges": int(count.reshape(-1)[unique].sum()),
             "nodes_measured": int(ok.sum()), "nodes": len(unique)}
     return out.to(grid.dtype), info

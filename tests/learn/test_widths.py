@@ -66,7 +66,7 @@ def test_a_compressed_width_pattern_is_stretched_back_towards_the_truth(rng):
     m_after = second_moment(out)[..., 1].numpy()
     before = np.abs(m_before - m_true).mean()
     after = np.abs(m_after - m_true).mean()
-    assert after < 0.5 * before, (m_after, m_true)
+    assert after < 0.35 * before, (after, before)  # measured: 0.19x
     assert m_after[0, 0] > 1.5 * m_after[3, 3]  # the corners wider than the middle, as in truth
     assert abs(np.log(m_after).mean() - np.log(m_before).mean()) < 0.15  # the mean width kept
     assert np.allclose(out.sum((-2, -1)).numpy(), 1, atol=1e-6) and (out >= 0).all()
