@@ -86,7 +86,7 @@ def learn_profile(sharp_dir: Path, blurry_dir: Path, output: Path, *, settings: 
                   preset: str = "fast", seed: int = 0, device: str = "auto", resume: bool = False,
                   grid: int = 8, truth: Path | None = None, progress: Progress | None = None,
                   warn: Callable[[str], None] | None = None, overrides: dict | None = None,
-                  pixel_pitch: float | None = None) -> dict:
+                  pixel_pitch: float | None = None, step1_cache: Path | None = None) -> dict:
     """Scan, develop, learn and save a profile with its pictures; returns a JSON-able summary.
 
     With ``pixel_pitch`` (um) and the sets' f-numbers known, the blurry set's diffraction is
@@ -121,7 +121,7 @@ def learn_profile(sharp_dir: Path, blurry_dir: Path, output: Path, *, settings: 
     result = learn_grid([p.pixels for p in sharp], [p.pixels for p in blurry], preset=preset, seed=seed,
                         device=device, grid_shape=(grid, grid), checkpoint_dir=checkpoints, resume=resume,
                         progress=progress, overrides=overrides, diffraction=diffraction["scales_px"],
-                        f_number=blurry_set.meta.f_number)
+                        f_number=blurry_set.meta.f_number, step1_cache=step1_cache)
     meta = blurry_set.meta
     profile = LensProfile.from_grid(
         result.grid, result.sigma, meta, f_number_sharp=sharp_set.meta.f_number,

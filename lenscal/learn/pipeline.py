@@ -188,8 +188,25 @@ class _Run:
             raise
 
     # -- the two steps ------------------------------------------------------------------------
-    def run_step1(self) -> None:
+    def step1_key(self) -> dict:
+        """What step 1 depends on: the blurry photos, its own settings and the seed."""
         s = self.s
+        own = ("patch", "level", "channels", "fourier", "step1_steps", "step1_batch", "step1_lr", "ema_std",
+               "replace_position")
+        return {"version": VERSION, "seed": self.seed, "fingerprint": self.fingerprint,
+                "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in self.s.to_dict().items() if k in own}}
+
+    def run_step1(self, cache: Path | None = None) -> None:
+        """Step 1, or its result from ``cache`` when that was made from the same photos and
+        settings (benchmarks iterate on step 2 without paying for step 1 again)."""
+        s = self.s
+        if cache is not None and cache.is_file():
+            state = torch.load(cache, map_location="cpu", weights_only=True)
+            if state.get("key") == self.step1_key():
+                self.flow.load_state_dict(state["step1"])
+                self.gen.set_state(state["gen"])
+                self.stage = "step2"
+                return
         while self.flow.step_count < s.step1_steps:
             y1, pos = self.blurry_batch(s.step1_batch)
             loss = self.flow.step(y1, pos, self.gen)
@@ -199,6 +216,8 @@ class _Run:
                 self.report(STEP1, n, s.step1_steps, {"loss": loss})
             self.save()
         self.stage = "step2"
+        if cache is not None:
+            save_checkpoint(cache, {"key": self.step1_key(), "step1": self.flow.state_dict(), "gen": self.gen.get_state()})
 
     def start_matcher(self, measure: bool = True) -> None:
         s = self.s
@@ -297,7 +316,8 @@ class _Run:
 def learn_grid(sharp: list[np.ndarray], blurry: list[np.ndarray], *, preset: str = "fast", seed: int = 0,
                device: str = "auto", grid_shape=(8, 8), kernel_size: int = 13, checkpoint_dir: Path | None = None,
                resume: bool = False, progress: Progress | None = None, overrides: dict | None = None,
-               diffraction: tuple[float, float, float] | None = None, f_number: float | None = None) -> LearnResult:
+               diffraction: tuple[float, float, float] | None = None, f_number: float | None = None,
+               step1_cache: Path | None = None) -> LearnResult:
     """Learn the PSF grid that blurs the sharp set's centre into the blurry set, everywhere.
 
     ``sharp`` and ``blurry`` are linear float32 (H, W, 3) photos of one size (1.0 = sensor white),
@@ -329,7 +349,7 @@ def learn_grid(sharp: list[np.ndarray], blurry: list[np.ndarray], *, preset: str
         progress("preparing patches", 1, 1, {})
     run.started = time.perf_counter()
     if run.stage == "step1":
-        run.run_step1()
+        run.run_step1(step1_cache)
         run.save(force=True)
     if run.stage == "step2":
         run.run_step2()
