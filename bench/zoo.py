@@ -38,6 +38,7 @@ import argparse
 import hashlib
 import json
 import math
+import os
 import platform
 import shutil
 import sys
@@ -59,7 +60,7 @@ from lenscal.optics.blur import blur_image  # noqa: E402
 from lenscal.photo import Metadata  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
-WORK = ROOT / "bench_out" / "zoo"
+WORK = Path(os.environ.get("LENSCAL_ZOO_WORK", ROOT / "bench_out" / "zoo"))  # shoots, step-1 models, profiles
 RENDER_NODES = 12  # the rendering grid: finer than a profile's 8x8
 KNOWN = Metadata(make="Panasonic", model="DC-GX9", lens_make="Panasonic", lens_model="Lumix G 25mm f/1.7 Asph.",
                  focal_length=25.0)  # a pair lensfun has vignetting data for

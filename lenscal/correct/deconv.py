@@ -41,7 +41,7 @@ import cv2
 import numpy as np
 import torch
 
-from lenscal.noise import estimate_noise
+from lenscal.noise import fine_scale_sigma
 from lenscal.optics.psf import interpolate
 
 Progress = Callable[[str, int, int, dict], None]
@@ -311,7 +311,7 @@ def deconvolve(image: np.ndarray, grid: np.ndarray, noise_sigma: float, *, stren
         return image.copy()
     height, width = image.shape[:2]
     rows, cols, _, k, _ = grid.shape
-    sigma = max(estimate_noise(image) if opts.estimate_noise else float(noise_sigma), opts.min_sigma)
+    sigma = max(fine_scale_sigma(image) if opts.estimate_noise else float(noise_sigma), opts.min_sigma)
     tile = opts.tile or auto_tile(height, width, rows, cols)
     ax_r = cut_axis(height, tile, opts.overlap, opts.margin)
     ax_c = cut_axis(width, tile, opts.overlap, opts.margin)
