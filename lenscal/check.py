@@ -1,9 +1,10 @@
 """Before a long run: are these two sets usable, and what should be reshot?
 
 Cheap image statistics on the developed photos, each tied to what the learning needs: detail
-(flat patches carry no blur information), focus (the sharp set must really be sharper at the
-centre, where the clean patches come from), consistent exposure, and few clipped highlights
-(clipping breaks the linear blur model).
+(flat patches carry no blur information), sharpness (the blurry set must be blurrier than the
+sharp set somewhere in the frame: the same test ``learn`` refuses with, learn.widths.compare_sets;
+within a set, a photo much softer than the rest is out of focus or shaken), consistent exposure,
+and few clipped highlights (clipping breaks the linear blur model).
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from scipy import ndimage
 
 from lenscal.develop import DevelopSettings
 from lenscal.io.images import srgb_encode
 from lenscal.io.shoot import check_compatible, scan_shoot
+from lenscal.learn.widths import compare_sets, edge_width, set_widths
 
 TILE = 64
 TEXTURE_MIN = 0.02  # RMS gradient (sRGB-encoded luminance) of a tile with usable detail
@@ -30,7 +31,7 @@ class PhotoStats:
     file: str
     set: str
     textured: float  # fraction of tiles with detail
-    acutance: float  # high-frequency share of the centre's detail (higher = sharper)
+    edge_width: float | None  # px, the photo's sharpest edges (lower = sharper; None: too few edges)
     exposure_ev: float  # log2 median luminance
     clipped: float  # fraction of pixels with a channel at white
 
@@ -42,13 +43,9 @@ def photo_stats(pixels: np.ndarray, name: str, which: str) -> PhotoStats:
     h, w = luma.shape
     tiles = grad[: h - h % TILE, : w - w % TILE].reshape(h // TILE, TILE, w // TILE, TILE)
     tile_rms = np.sqrt((tiles**2).mean(axis=(1, 3)))
-    ch, cw = h // 4, w // 4
-    centre = luma[ch:h - ch, cw:w - cw]
-    lap = ndimage.laplace(centre)
-    cg = grad[ch:h - ch, cw:w - cw]
-    acutance = float(np.sqrt((lap**2).mean()) / max(np.sqrt((cg**2).mean()), 1e-9))
+    w2 = float(set_widths([pixels])[-1])
     median = float(np.median(pixels @ np.array([0.2126, 0.7152, 0.0722], np.float32)))
-    return PhotoStats(name, which, float((tile_rms > TEXTURE_MIN).mean()), acutance,
+    return PhotoStats(name, which, float((tile_rms > TEXTURE_MIN).mean()), edge_width(w2) if np.isfinite(w2) else None,
                       math.log2(max(median, 1e-6)), float((pixels >= 0.99).any(axis=2).mean()))
 
 
@@ -62,9 +59,11 @@ def check_sets(sharp_dir: Path, blurry_dir: Path, settings: DevelopSettings = De
     check_compatible(sharp_set, blurry_set)
     settings = with_shared_white_balance(settings, sharp_set, blurry_set)  # developed as learn develops them
     stats: list[PhotoStats] = []
+    developed: dict[str, list[np.ndarray]] = {}
     for which, shoot in (("sharp", sharp_set), ("blurry", blurry_set)):
-        for photo in develop_shoot(shoot, settings, f"checking {which} set", progress):
-            stats.append(photo_stats(photo.pixels, photo.path.name, which))
+        developed[which] = [p.pixels for p in develop_shoot(shoot, settings, f"checking {which} set", progress)]
+        stats += [photo_stats(px, path.name, which) for px, path in zip(developed[which], shoot.paths)]
+    sharpness = compare_sets(developed["sharp"], developed["blurry"])
     problems, advice = [], list(sharp_set.warnings + blurry_set.warnings)
     for which, shoot in (("sharp", sharp_set), ("blurry", blurry_set)):
         if len(shoot) < RECOMMENDED:
@@ -75,14 +74,13 @@ def check_sets(sharp_dir: Path, blurry_dir: Path, settings: DevelopSettings = De
                           "(foliage, brickwork, text) filling the frame")
         if s.clipped > 0.05:
             advice.append(f"{s.file}: {s.clipped:.0%} clipped highlights; expose a little less")
-    sharp_acu = np.median([s.acutance for s in stats if s.set == "sharp"])
-    blurry_acu = np.median([s.acutance for s in stats if s.set == "blurry"])
-    if sharp_acu <= 1.05 * blurry_acu:
-        problems.append(f"the sharp set is not sharper than the blurry set at the centre (acutance "
-                        f"{sharp_acu:.3f} vs {blurry_acu:.3f}); check focus and that the folders are not swapped")
-    for s in stats:
-        if s.set == "sharp" and s.acutance < 0.7 * sharp_acu:
-            advice.append(f"{s.file}: softer than the rest of the sharp set; it may be out of focus or shaken")
+    if sharpness.verdict():
+        problems.append(f"{sharpness.verdict()}; check focus and that the folders are not swapped")
+    for which in ("sharp", "blurry"):
+        widths = [s.edge_width for s in stats if s.set == which and s.edge_width is not None]
+        for s in stats:
+            if s.set == which and s.edge_width is not None and len(widths) > 2 and s.edge_width > 1.5 * np.median(widths) + 0.3:
+                advice.append(f"{s.file}: softer than the rest of the {which} set; it may be out of focus or shaken")
     for which in ("sharp", "blurry"):
         evs = [s.exposure_ev for s in stats if s.set == which]
         mid = float(np.median(evs))
@@ -94,6 +92,6 @@ def check_sets(sharp_dir: Path, blurry_dir: Path, settings: DevelopSettings = De
     if ev_gap > 1.0:
         advice.append(f"the two sets differ by {ev_gap:.1f} EV in exposure: keep them within 1 EV")
     return {"usable": not problems, "problems": problems, "advice": advice,
-            "photos": [asdict(s) for s in stats],
+            "photos": [asdict(s) for s in stats], "sharpness": sharpness.to_dict(),
             "sharp": {"count": len(sharp_set), "f_number": sharp_set.meta.f_number},
             "blurry": {"count": len(blurry_set), "f_number": blurry_set.meta.f_number}}

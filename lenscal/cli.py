@@ -380,10 +380,11 @@ def check(
         out.print_json(json.dumps(report))
     else:
         table = Table(title="Calibration photos")
-        for col in ("file", "set", "detail", "acutance", "exposure (EV)", "clipped"):
+        for col in ("file", "set", "detail", "edge width (px)", "exposure (EV)", "clipped"):
             table.add_column(col)
         for p in report["photos"]:
-            table.add_row(p["file"], p["set"], f"{p['textured']:.0%}", f"{p['acutance']:.2f}",
+            width = "?" if p["edge_width"] is None else f"{p['edge_width']:.2f}"
+            table.add_row(p["file"], p["set"], f"{p['textured']:.0%}", width,
                           f"{p['exposure_ev']:+.1f}", f"{p['clipped']:.1%}")
         out.print(table)
         for line in report["problems"]:

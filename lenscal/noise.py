@@ -97,29 +97,39 @@ def _fit_line(level: np.ndarray, noise: np.ndarray, rounds: int = 3) -> tuple[fl
     return float(floor), float(slope)
 
 
+def channel_noise(plane: np.ndarray) -> tuple[float, float] | None:
+    """(floor, slope) of the noise variance of one 2-D plane of a linear photo, or None when too
+    little of it can be read."""
+    mean, var, top = _blocks(plane)
+    keep = top < CLIPPED
+    mean, var = mean[keep], var[keep]
+    if len(mean) < MIN_BLOCKS:
+        return None
+    edges = np.quantile(mean, np.linspace(0, 1, BANDS + 1))
+    level, noise = [], []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        band = (mean >= lo) & (mean <= hi)
+        if band.sum() >= MIN_BLOCKS // BANDS:
+            level.append(np.median(mean[band]))
+            noise.append(np.quantile(var[band], QUANTILE) / _QUANTILE_FRACTION)
+    return _fit_line(np.asarray(level), np.asarray(noise)) if level else None
+
+
+def plane_noise(plane: np.ndarray) -> float:
+    """The RMS noise of one 2-D plane of a linear photo (0 when it cannot be measured)."""
+    line = channel_noise(plane)
+    if line is None:
+        return 0.0
+    return float(np.sqrt(np.mean(np.maximum(line[0] + line[1] * np.clip(plane[::4, ::4], 0, 1), 0))))
+
+
 def measure_noise(image: np.ndarray) -> NoiseModel | None:
     """The noise model of a linear (H, W, 3) photo, or None when too little of it can be read
     (tiny, clipped or black photos)."""
-    floors, slopes = [], []
-    for c in range(3):
-        mean, var, top = _blocks(image[..., c])
-        keep = top < CLIPPED
-        mean, var = mean[keep], var[keep]
-        if len(mean) < MIN_BLOCKS:
-            return None
-        edges = np.quantile(mean, np.linspace(0, 1, BANDS + 1))
-        level, noise = [], []
-        for lo, hi in zip(edges[:-1], edges[1:]):
-            band = (mean >= lo) & (mean <= hi)
-            if band.sum() >= MIN_BLOCKS // BANDS:
-                level.append(np.median(mean[band]))
-                noise.append(np.quantile(var[band], QUANTILE) / _QUANTILE_FRACTION)
-        if not level:
-            return None
-        floor, slope = _fit_line(np.asarray(level), np.asarray(noise))
-        floors.append(floor)
-        slopes.append(slope)
-    return NoiseModel(tuple(floors), tuple(slopes))
+    lines = [channel_noise(image[..., c]) for c in range(3)]
+    if any(line is None for line in lines):
+        return None
+    return NoiseModel(tuple(f for f, _ in lines), tuple(s for _, s in lines))
 
 
 def highpass(plane: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from lenscal.errors import LenscalError
+from lenscal.errors import LenscalError, ShootError
 from lenscal.learn import checks, patches, widths
 from lenscal.learn.flow import FlowTrainer
 from lenscal.learn.lateral import measure_lateral, set_lateral
@@ -334,7 +334,9 @@ def learn_grid(sharp: list[np.ndarray], blurry: list[np.ndarray], *, preset: str
     if kernel_size % 2 == 0 or kernel_size < 3:
         raise LenscalError(f"kernel size must be odd and >= 3, got {kernel_size}")
     checks.validate(sharp, blurry, s.patch + kernel_size - 1 + 8)
-    checks.check_sharper(sharp, blurry)
+    refusal = widths.compare_sets(sharp, blurry).verdict()
+    if refusal:
+        raise ShootError(refusal, hint="put the photos at the sharp aperture in the sharp folder and check their focus")
     path = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None
     if progress:
         progress("preparing patches", 0, 1, {})

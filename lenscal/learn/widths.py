@@ -19,16 +19,20 @@ held-out photos +2.06 / +2.03 / +1.97 -> +2.12 / +2.14 / +2.11 dB (the true grid
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from lenscal.noise import plane_noise
 from lenscal.optics.psf import centroid, magnify
 
 SCALES = (0.8, 1.4, 2.0)  # px: the Gaussian-derivative scales an edge's gradient is read at
 LINEAR = 0.15  # the three read-outs must be on one line within this (an isolated edge, not texture)
 PERCENTILE = 25.0  # of w^2 over a node's edges: the sharpest edges are limited by the lens alone
 CONTRAST = 0.1  # an edge's gradient at the finest scale, relative to the photos' mean G
+NOISE_FLOOR = 4.0  # edges are read only this far above the noise's RMS gradient at the finest scale
 MIN_EDGES = 200  # fewer near a node and its kernel is left as step 2 found it
 STRETCH = np.linspace(-0.6, 0.6, 9)  # log-scales tried per node (x0.55 .. x1.82), interpolated
 TILE, TILES, MARGIN = 256, 48, 16  # sharp tiles blurred by each kernel; wrap-around margin dropped
@@ -52,11 +56,20 @@ def _gradient(images: torch.Tensor, s: float) -> torch.Tensor:
     return torch.hypot(gx, gy)
 
 
+def noise_gradient(sigma: float, s: float = SCALES[0]) -> float:
+    """The RMS gradient magnitude that white noise of std ``sigma`` shows at scale ``s`` (an upper
+    bound for demosaiced noise of the same std, whose finest frequencies are weaker)."""
+    g0, g1 = _gaussian(s, 0), _gaussian(s, 1)
+    return float(sigma * np.sqrt(2 * float((g1**2).sum()) * float((g0**2).sum())))
+
+
 def edge_widths(m: list[torch.Tensor], threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
     """w^2 (px^2) at isolated edges from gradient magnitudes at SCALES, and the edges' mask.
 
     Edges: local maxima of the finest magnitude above ``threshold`` where 1/|grad|^2 is linear
     in s^2 (an ideal blurred step: 1/|grad|^2 ~ w^2 + s^2); w^2 is where that line meets s^2 = 0.
+    Noise adds to the finest magnitude most and would read as sharpness: ``threshold`` should
+    stand well above the noise's own gradient (see :func:`edge_threshold`).
     """
     y = [1 / v.clamp_min(1e-9) ** 2 for v in m]
     x = [s * s for s in SCALES]
@@ -66,6 +79,14 @@ def edge_widths(m: list[torch.Tensor], threshold: float) -> tuple[torch.Tensor, 
     mask = ((m[0] == F.max_pool2d(m[0], 3, 1, 1)) & (m[0] > threshold) & (slope > 0)
             & ((inner / slope.clamp_min(1e-12) - 1).abs() < LINEAR))
     return w2, mask
+
+
+def edge_threshold(images_g: list[np.ndarray], sigma: float | None = None) -> float:
+    """The finest gradient an edge must reach to be read: CONTRAST of the photos' mean level,
+    and NOISE_FLOOR times the noise's own RMS gradient (``sigma``, or measured in the photos)."""
+    if sigma is None:
+        sigma = float(np.median([plane_noise(x) for x in images_g]))
+    return max(CONTRAST * float(np.mean([x.mean() for x in images_g])), NOISE_FLOOR * noise_gradient(sigma))
 
 
 def _cells(rows: int, cols: int, mirror: bool) -> np.ndarray:
@@ -79,7 +100,7 @@ def _cells(rows: int, cols: int, mirror: bool) -> np.ndarray:
 
 
 def measure_edges(blurry_g: list[np.ndarray], rows: int, cols: int, mirror: bool,
-                  threshold: float) -> tuple[np.ndarray, np.ndarray]:
+                  threshold: float, min_edges: int = MIN_EDGES) -> tuple[np.ndarray, np.ndarray]:
     """Per node (rows, cols): the PERCENTILE of w^2 over the edges nearest it in the blurry
     photos (G, in the units of ``threshold``), NaN where there are fewer than MIN_EDGES, and the
     edge counts.
@@ -105,9 +126,69 @@ def measure_edges(blurry_g: list[np.ndarray], rows: int, cols: int, mirror: bool
     v, i = np.concatenate(values), np.concatenate(ids)
     count = np.bincount(i, minlength=rows * cols)
     stat = np.full(rows * cols, np.nan)
-    for k in np.flatnonzero(count >= MIN_EDGES):
+    for k in np.flatnonzero(count >= min_edges):
         stat[k] = np.percentile(v[i == k], PERCENTILE)
     return stat[cell], count[cell]
+
+
+ZONES = ("centre", "top and bottom", "left and right", "corners", "whole frame")  # 3x3 mirror-pooled, and all
+CLEARLY = 0.15  # px^2 of w^2 more than the sharp set's: "clearly blurrier" (a blur of ~0.3 px)
+
+
+@dataclass(frozen=True)
+class Sharpness:
+    """The sharpest edges' widths (w^2, px^2) of two sets in the same ZONES of the frame (NaN
+    where a set has too few edges there)."""
+
+    sharp: np.ndarray  # (5,)
+    blurry: np.ndarray  # (5,)
+
+    def blurrier(self) -> np.ndarray:
+        """Per zone: is the blurry set clearly blurrier there? (False where unmeasured.) Widths
+        add in quadrature, so the difference of w^2 is the extra blur's own."""
+        return np.nan_to_num(self.blurry - self.sharp, nan=-np.inf) > CLEARLY
+
+    def verdict(self) -> str | None:
+        """None when the blurry set is blurrier somewhere (or the sets cannot be compared), else
+        a sentence saying what was found."""
+        measured = np.isfinite(self.blurry - self.sharp)
+        if not measured.any() or self.blurrier().any():
+            return None
+        i = int(np.flatnonzero(measured)[0])
+        return (f"the blurry set is not blurrier than the sharp set anywhere in the frame (its sharpest edges "
+                f"{edge_width(self.blurry[i]):.2f} px wide against {edge_width(self.sharp[i]):.2f} px in the {ZONES[i]})")
+
+    def to_dict(self) -> dict:
+        return {z: {"sharp_px2": _num(a), "blurry_px2": _num(b)} for z, a, b in zip(ZONES, self.sharp, self.blurry)}
+
+
+def edge_width(w2: float) -> float:
+    """An edge's width in px from its w^2 (which a very sharp edge can read just below 0)."""
+    return float(np.sqrt(max(w2, 0.0)))
+
+
+def _num(v: float) -> float | None:
+    return round(float(v), 3) if np.isfinite(v) else None
+
+
+def set_widths(images: list[np.ndarray]) -> np.ndarray:
+    """The PERCENTILE of edge w^2 (G channel) per ZONE of a set of linear photos."""
+    g = [np.ascontiguousarray(img[:, :, 1], dtype=np.float32) for img in images]
+    threshold = edge_threshold(g)
+    zones, _ = measure_edges(g, 3, 3, True, threshold)
+    whole, _ = measure_edges(g, 1, 1, False, threshold, min_edges=MIN_EDGES // 4)
+    return np.array([*zones[[1, 0, 1, 0], [1, 1, 0, 0]], whole[0, 0]])
+
+
+def compare_sets(sharp: list[np.ndarray], blurry: list[np.ndarray]) -> Sharpness:
+    """Like with like: the sharpest edges of both sets at the same places of the frame.
+
+    Both sets are read the same way (G, the sharpest edges of each zone), so what the scenes
+    share (the steps of in-focus edges) cancels, and a lens that is as sharp in the middle at
+    both apertures but softer in the corners wide open is still told apart. One function for
+    ``lenscal check`` and for ``learn``'s refusal, so the two can never disagree.
+    """
+    return Sharpness(set_widths(sharp), set_widths(blurry))
 
 
 def sharp_tiles(crops: torch.Tensor, gen: torch.Generator, count: int = TILES) -> torch.Tensor:
@@ -164,7 +245,7 @@ def calibrate(grid: torch.Tensor, blurry_g: list[np.ndarray], tiles: torch.Tenso
     pattern, and what was measured. ``blurry_g`` and ``tiles`` (the sharp centre crops' G, in
     the blurry photos' units: exposure ratio applied) and ``sigma`` (their noise) share units."""
     rows, cols = grid.shape[:2]
-    threshold = CONTRAST * float(np.mean([img.mean() for img in blurry_g]))
+    threshold = edge_threshold(blurry_g, sigma)
     measured, count = measure_edges(blurry_g, rows, cols, mirror, threshold)
     blurrer = _Blurrer(tiles, sigma, gen)
     unique, node_of = np.unique(_cells(rows, cols, mirror), return_inverse=True)  # one kernel per cell
