@@ -62,6 +62,7 @@ from lenscal.photo import Metadata  # noqa: E402
 SHARED = ROOT.parent / "shared" / "data"
 WORK = Path(os.environ.get("LENSCAL_ZOO_WORK", ROOT / "bench_out" / "zoo"))  # shoots, step-1 models, profiles
 RENDER_NODES = 12  # the rendering grid: finer than a profile's 8x8
+TAG = "default"  # profiles of one run go to WORK/<case>/<TAG>/ (--tag), shoots and step 1 are shared
 KNOWN = Metadata(make="Panasonic", model="DC-GX9", lens_make="Panasonic", lens_model="Lumix G 25mm f/1.7 Asph.",
                  focal_length=25.0)  # a pair lensfun has vignetting data for
 UNKNOWN = Metadata(make="Zootech", model="Z-1000", lens_make="Zootech", lens_model="Zoo 50mm", focal_length=50.0)
@@ -308,18 +309,21 @@ def learn(case: Case, folder: Path, overrides: dict, seed: int) -> dict:
     from lenscal.errors import LenscalError
     from lenscal.workflow import learn_profile
 
-    out = WORK / case.name / "profile.json"
+    out = WORK / case.name / TAG / "profile.json"
     notes: list[str] = []
     t0 = time.perf_counter()
     try:
+        kw = {"force": True} if "force" in learn_profile.__code__.co_varnames else {}  # scored even if it fails its check
         summary = learn_profile(folder / "sharp", folder / "blurry", out, settings=DevelopSettings(), seed=seed,
                                 pixel_pitch=case.pitch_um if case.known_camera else None, overrides=overrides,
-                                warn=notes.append, step1_cache=WORK / case.name / "step1.pt")
+                                warn=notes.append, step1_cache=WORK / case.name / "step1.pt", **kw)
     except LenscalError as e:
         return {"refused": e.one_line(), "seconds": time.perf_counter() - t0, "notes": notes}
-    return {"profile": str(out), "seconds": time.perf_counter() - t0, "notes": notes,
-            "summary": {k: v for k, v in summary.items() if k in ("noise_sigma", "step2_cycles", "diffraction",
-                                                                   "magnify", "edge_widths", "lateral_from", "check")}}
+    check = summary.get("check")
+    if check and not check["passed"]:  # what learn would refuse without --force; its scores say if rightly
+        return {"refused": "self-check: " + "; ".join(check["reasons"]), "profile": str(out),
+                "seconds": time.perf_counter() - t0, "notes": notes, "summary": summary}
+    return {"profile": str(out), "seconds": time.perf_counter() - t0, "notes": notes, "summary": summary}
 
 
 def crops(size: tuple[int, int], side: int = 1024) -> list[tuple[int, int, int, int]]:
@@ -373,7 +377,7 @@ def evaluate(case: Case, folder: Path, profile_path: Path | None, true8: np.ndar
     return {k: (round(float(np.mean(v)), 3) if isinstance(v, list) else v) for k, v in gains.items()}
 
 
-def run_case(case: Case, overrides: dict, seed: int, relearn: bool) -> dict:
+def run_case(case: Case, overrides: dict, seed: int) -> dict:
     from lenscal.optics.psf import grid_report
     from lenscal.profile import LensProfile
 
@@ -381,8 +385,6 @@ def run_case(case: Case, overrides: dict, seed: int, relearn: bool) -> dict:
     folder = ensure_shoot(case)
     true8, _ = truth(case)
     sigma_true = true_noise(folder)
-    if relearn:
-        (WORK / case.name / "profile.json").unlink(missing_ok=True)
     learned = learn(case, folder, overrides, seed)
     row = {"case": asdict(case), "learn": learned, "sigma_true": sigma_true}
     profile = Path(learned["profile"]) if "profile" in learned else None
@@ -398,11 +400,13 @@ def run_case(case: Case, overrides: dict, seed: int, relearn: bool) -> dict:
 
 
 def verdict(row: dict) -> str:
-    """refused | ok | HARMFUL (a profile that makes photos worse, or is no better than a Gaussian)."""
+    """refused | ok | HARMFUL (a profile that makes photos worse, or is no better than a Gaussian).
+    A refusal by the self-check is scored too: "refused (rightly)" when the profile would have
+    been harmful, "refused (needlessly)" when it would have been fine."""
+    good = "grid" in row and row["psnr_gain"].get("learned", 0.0) > 0 and row["grid"]["l2_ratio"] <= 1.0
     if "refused" in row["learn"]:
-        return "refused"
-    g = row["psnr_gain"].get("learned", 0.0)
-    return "ok" if g > 0 and row["grid"]["l2_ratio"] <= 1.0 else "HARMFUL"
+        return "refused" if "grid" not in row else ("refused (needlessly)" if good else "refused (rightly)")
+    return "ok" if good else "HARMFUL"
 
 
 # -- the report -----------------------------------------------------------------------------------
@@ -416,7 +420,7 @@ def table(rows: list[dict]) -> str:
         lines.append(
             f"| {c['name']} | {c['lens']} | {c['f_sharp']:g}->{c['f_blurry']:g} | {'known' if c['known_camera'] else 'unknown'} | "
             f"{c['size'][0] * c['size'][1] / 1e6:.1f} | {c['iso']:g} | {c['sets']} | {r['verdict']}"
-            f"{(': ' + r['learn']['refused'][:60]) if r['verdict'] == 'refused' else ''} | "
+            f"{(': ' + r['learn']['refused'][:60]) if r['verdict'].startswith('refused') else ''} | "
             f"{g.get('ncc_mean', float('nan')):.3f} ({g.get('ncc_worst', float('nan')):.3f}) | {g.get('l2_ratio', float('nan')):.2f} | "
             f"{g.get('lateral_colour_error_mean', float('nan')):.2f} | {g.get('sigma_ratio', float('nan')):.2f} | "
             f"{f(p.get('learned'))} | {f(p['true'])} | {f(p['true_x1.15'])} | {f(p['true_x1.3'])} | "
@@ -431,7 +435,7 @@ def summary(rows: list[dict]) -> dict:
         rs = [r for r in rows if r["case"]["half"] == half]
         if not rs:
             continue
-        learned = [r for r in rs if "grid" in r]
+        learned = [r for r in rs if "grid" in r and not r["verdict"].startswith("refused")]
         guide = [r for r in learned if r["case"]["sets"] in ("alternated", "few")]
         def stat(values):
             v = [x for x in values if x is not None]
@@ -439,7 +443,7 @@ def summary(rows: list[dict]) -> dict:
         gain = [r["psnr_gain"]["learned"] for r in learned]
         share = [r["psnr_gain"]["learned"] / r["psnr_gain"]["true"] for r in guide if r["psnr_gain"]["true"] > 0]
         out[half] = {
-            "cases": len(rs), "refused": sum(r["verdict"] == "refused" for r in rs),
+            "cases": len(rs), "refused": sum(r["verdict"].startswith("refused") for r in rs),
             "harmful": [r["case"]["name"] for r in rs if r["verdict"] == "HARMFUL"],
             "learned_gain_db": stat(gain),
             "l2_ratio_guide": {"median": _median([r["grid"]["l2_ratio"] for r in guide]),
@@ -509,21 +513,29 @@ def main() -> None:
     ap.add_argument("--half", choices=["tuning", "validation"], default=None)
     ap.add_argument("--overrides", default="{}", help="JSON dict of learn settings (--set)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--relearn", action="store_true", help="learn again (step 1 stays cached)")
+    ap.add_argument("--tag", default="default", help="name of this run's profiles (shoots and step 1 are shared)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results_zoo.json")
     ap.add_argument("--list", action="store_true")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: every core; 1 on a busy machine)")
     args = ap.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     chosen = [c for c in CASES if (args.cases is None or c.name in args.cases) and (not args.quick or c.name in QUICK)
               and (args.half is None or c.half == args.half)]
     if args.list:
         for c in chosen:
             print(c)
         return
+    global TAG
+    TAG = args.tag
     command = " ".join([".venv/bin/python bench/zoo.py", *sys.argv[1:]])
     rows = []
     for case in chosen:
         print(f"[{case.name}] ...", flush=True)
-        row = run_case(case, json.loads(args.overrides), args.seed, args.relearn)
+        overrides = {**json.loads(args.overrides), **({"threads": args.threads} if args.threads else {})}
+        row = run_case(case, overrides, args.seed)
         rows.append(row)
         print(table([row]).splitlines()[-1], flush=True)
         result = {"command": command, "machine": platform.machine(), "rows": rows, "summary": summary(rows)}

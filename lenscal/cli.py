@@ -202,6 +202,7 @@ def learn(
     vignetting: Vignetting = typer.Option(Vignetting.auto, help="Devignetting with lensfun."),
     truth: Optional[Path] = typer.Option(None, help="A true profile (simulated shoots) to score against."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing profile."),
+    force: bool = typer.Option(False, "--force", help="Write the profile even if it fails its self-check (marked as failing)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
     set_: List[str] = typer.Option([], "--set", help="Override a preset setting, e.g. --set step1_steps=500 (repeatable)."),
 ) -> None:
@@ -220,7 +221,8 @@ def learn(
     with progress_bars() as progress:
         summary = learn_profile(sharp, blurry, output, settings=settings, preset=preset, seed=seed,
                                 device=device, resume=resume, grid=grid, truth=truth,
-                                progress=progress, warn=warn, overrides=overrides, pixel_pitch=pixel_pitch)
+                                progress=progress, warn=warn, overrides=overrides, pixel_pitch=pixel_pitch,
+                                force=force)
     if as_json:
         out.print_json(json.dumps(summary))
         return
@@ -243,6 +245,11 @@ def learn(
             f"{e['nodes_measured']} of {e['nodes']} places; --set edge_widths=off to skip)")
     if summary["lateral_from"] == "measured":
         say("lateral colour as measured in the blurry photos (--set lateral_from=learned for step 2's refinement)")
+    check = summary.get("check")
+    if check and check["passed"]:
+        say("self-check passed: the learned blur reproduces the blurry photos' edges in R, G and B")
+    elif check:
+        warn(f"self-check FAILED (written because of --force): {'; '.join(check['reasons'])}")
     say(f"noise sigma: {summary['noise_sigma']:.4f}   time: {summary['seconds']:.0f} s")
     if summary.get("score"):
         s = summary["score"]

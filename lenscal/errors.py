@@ -15,6 +15,7 @@ EXIT_FAILED = 1  # a batch finished but some photos failed
 EXIT_USAGE = 2  # bad arguments or bad input files
 EXIT_MISMATCH = 3  # profile does not match the photo (use --force)
 EXIT_DISK = 4  # could not write output (disk full, permissions)
+EXIT_CHECK = 5  # a learned profile failed its self-check and was not written (use --force)
 EXIT_INTERRUPTED = 130  # Ctrl-C; the work done so far is kept and resumable
 
 
@@ -57,3 +58,9 @@ class OutputError(LenscalError):
     """An output cannot be written (disk full, no permission, would overwrite)."""
 
     exit_code = EXIT_DISK
+
+
+class SelfCheckError(LenscalError):
+    """A learned profile does not reproduce the photos it was learned from: not written."""
+
+    exit_code = EXIT_CHECK

@@ -31,6 +31,7 @@ BANDS = 10
 MAX_BLOCKS = 120_000  # per channel; more rows of blocks are sampled evenly, not read
 CLIPPED = 0.95  # blocks reaching this are near white: clipped highlights carry no noise
 MIN_BLOCKS = 200  # fewer usable blocks per channel and the photo is not measured
+QUANTISATION = 1 / 65535 / np.sqrt(12)  # the noise of a 16-bit file's rounding alone
 
 IMMERKAER = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
 
@@ -159,6 +160,8 @@ def fine_scale_sigma(image: np.ndarray, max_rows: int = 384) -> float:
 
 
 def estimate_noise(image: np.ndarray) -> float:
-    """The RMS noise of a linear photo (0 when it cannot be measured): see :func:`measure_noise`."""
+    """The RMS noise of a linear photo (0 when it cannot be measured: see :func:`measure_noise`;
+    or when it reads below a 16-bit file's own quantisation, as only a synthetic image can)."""
     model = measure_noise(image)
-    return 0.0 if model is None else model.rms(image)
+    rms = 0.0 if model is None else model.rms(image)
+    return rms if rms > QUANTISATION else 0.0

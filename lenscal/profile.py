@@ -92,6 +92,7 @@ class LensProfile(BaseModel):
     psf: PSFGrid
     noise_sigma: float = Field(ge=0, le=1)
     confidence: list[list[float]] | None = None
+    check: dict[str, Any] | None = None  # the learn's self-check: passed, reasons, agreement per channel
     settings: dict[str, Any] = Field(default_factory=dict)
     seed: int | None = None
     created: str = Field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))

@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 
 from lenscal.develop import DevelopSettings, load_photo
-from lenscal.errors import ShootError
+from lenscal.errors import SelfCheckError, ShootError
 from lenscal.io.shoot import Shoot, check_compatible, scan_shoot
 from lenscal.photo import Metadata, Photo
 
@@ -86,7 +86,7 @@ def learn_profile(sharp_dir: Path, blurry_dir: Path, output: Path, *, settings: 
                   preset: str = "fast", seed: int = 0, device: str = "auto", resume: bool = False,
                   grid: int = 8, truth: Path | None = None, progress: Progress | None = None,
                   warn: Callable[[str], None] | None = None, overrides: dict | None = None,
-                  pixel_pitch: float | None = None, step1_cache: Path | None = None) -> dict:
+                  pixel_pitch: float | None = None, step1_cache: Path | None = None, force: bool = False) -> dict:
     """Scan, develop, learn and save a profile with its pictures; returns a JSON-able summary.
 
     With ``pixel_pitch`` (um) and the sets' f-numbers known, the blurry set's diffraction is
@@ -123,9 +123,14 @@ def learn_profile(sharp_dir: Path, blurry_dir: Path, output: Path, *, settings: 
                         progress=progress, overrides=overrides, diffraction=diffraction["scales_px"],
                         f_number=blurry_set.meta.f_number, step1_cache=step1_cache)
     meta = blurry_set.meta
+    check = result.check
+    if check is not None and not check.passed and not force:
+        raise SelfCheckError(f"the learned profile failed its self-check: {check.reasons[0]}; nothing was written",
+                             output, f"{check.advice}; --force writes it anyway, marked as failing")
     profile = LensProfile.from_grid(
         result.grid, result.sigma, meta, f_number_sharp=sharp_set.meta.f_number,
         confidence=np.round(np.asarray(result.confidence, dtype=float), 4).tolist(),
+        check=check.to_dict() if check is not None else None,
         settings={"preset": preset, "device": device, "develop": vars(settings) if hasattr(settings, "__dict__") else {},
                   **result.settings},
         seed=seed,
@@ -145,7 +150,8 @@ def learn_profile(sharp_dir: Path, blurry_dir: Path, output: Path, *, settings: 
                "step2_cycles": result.settings.get("step2_cycles"),
                "resumed_at": result.history.get("resumed_at", []),
                "diffraction": diffraction, "magnify": result.settings["magnify"],
-               "edge_widths": result.history.get("edge_widths"), "lateral_from": result.settings["lateral_from"]}
+               "edge_widths": result.history.get("edge_widths"), "lateral_from": result.settings["lateral_from"],
+               "check": check.to_dict() if check is not None else None}
     ba = _before_after(blurry[0], profile, output.with_name(output.stem + "_before_after.png"))
     if ba:
         summary["before_after_png"] = str(ba)

@@ -104,7 +104,7 @@ def test_a_wide_open_set_learns_the_kernel_widths_node_by_node(tmp_path):
     assert "matched to the blurry photos' edges" in r.stderr and "lateral colour as measured" in r.stderr
     profile = LensProfile.load(out)
     assert profile.settings["magnify"] == "node" and profile.f_number_blurry == 1.7
-    assert profile.settings["edge_widths"] == "on" and profile.settings["lateral_from"] == "measured"
+    assert profile.settings["edge_widths"] == "pattern" and profile.settings["lateral_from"] == "measured"
     assert np.allclose(profile.grid().sum((-2, -1)), 1, atol=1e-4)
 
 

@@ -23,8 +23,9 @@ from lenscal.learn.flow import FlowTrainer
 from lenscal.learn.lateral import measure_lateral, set_lateral
 from lenscal.learn.match import Matcher, PSFGrid, confidence, node_change
 from lenscal.learn.presets import LearnSettings, get_settings, resolve_auto
+from lenscal.learn.selfcheck import SelfCheck, judge
 from lenscal.learn.unet import VelocityUNet, count_parameters
-from lenscal.noise import estimate_noise
+from lenscal.noise import estimate_noise, plane_noise
 from lenscal.optics.diffraction import diffraction_kernels, diffraction_limited
 from lenscal.optics.psf import mirror_average, ncc
 
@@ -32,6 +33,7 @@ Progress = Callable[[str, int, int, dict], None]
 STEP1 = "step 1: blurry distribution"
 STEP2 = "step 2: PSF grid"
 WIDTHS = "kernel widths from the photos' edges"
+CHECK = "self-check"
 CHECKPOINT = "learn.pt"
 VERSION = 4  # 2: the gains split into exposure and tint; 3: the grid's smoothing saved with it; 4: diffraction
 
@@ -43,6 +45,7 @@ class LearnResult:
     confidence: np.ndarray  # (R, C) in [0, 1]
     gains: np.ndarray  # (3,) blurry = gains x blur(sharp), per channel
     settings: dict
+    check: SelfCheck | None = None  # the self-check's verdict (None when not run)
     history: dict = field(default_factory=dict)
 
 
@@ -101,9 +104,11 @@ class _Run:
         if (mean_b <= 0).any() or (mean_s <= 0).any():
             raise LenscalError("a photo set is black in some channel; check the exposure")
         self.scale = float(s.level / mean_b.mean())
-        measured = float(np.median([estimate_noise(img) for img in blurry])) if s.sigma_measure else 0.0
-        # linear units (1.0 = white); photos too flat or clipped to measure fall back to a sigma
-        # learned from sigma_init
+        # the blurry set's noise, measured in the photos (linear units, 1.0 = white); what the
+        # profile reports. Step 2 learns its own sigma from sigma_init unless sigma_measure.
+        self.noise = float(np.median([estimate_noise(img) for img in blurry]))
+        self.noise_rgb = tuple(float(np.median([plane_noise(img[:, :, c]) for img in blurry])) for c in range(3))
+        measured = self.noise if s.sigma_measure else 0.0
         self.sigma_measured = measured > 0
         self.sigma0 = measured if self.sigma_measured else s.sigma_init
         # One exposure ratio to start from; per-channel means of unpaired scenes mostly measure
@@ -281,12 +286,26 @@ class _Run:
         gen = torch.Generator().manual_seed(self.seed + 1)
         tiles = widths.sharp_tiles(self.crops, gen) * gain
         blurry_g = [img[:, :, 1] * np.float32(self.scale) for img in self.blurry]
-        out, info = widths.calibrate(kernels, blurry_g, tiles, m.grid.sigma.detach().abs().item(),
-                                     self.s.mirror, gen)
+        out, info = widths.calibrate(kernels, blurry_g, tiles, self.noise_rgb[1] * self.scale, self.s.mirror, gen,
+                                     mode=self.s.edge_widths)
         self.history["edge_widths"] = info
         if self.progress:
             self.progress(WIDTHS, 1, 1, {})
         return out
+
+    def self_check(self, kernels: torch.Tensor) -> SelfCheck:
+        """Does the final grid, applied to the sharp crops, reproduce the blurry photos' edges?"""
+        if self.progress:
+            self.progress(CHECK, 0, 1, {})
+        gain = float(self.matcher.grid.gains().detach().cpu()[1])
+        gen = torch.Generator().manual_seed(self.seed + 2)
+        blurry = [img * np.float32(self.scale) for img in self.blurry]
+        forward = widths.forward_check(kernels, blurry, self.crops * gain, tuple(v * self.scale for v in self.noise_rgb),
+                                       self.s.mirror, gen)
+        self.history["self_check"] = forward
+        if self.progress:
+            self.progress(CHECK, 1, 1, {})
+        return judge(forward)
 
     def result(self) -> LearnResult:
         m = self.matcher
@@ -296,21 +315,24 @@ class _Run:
                      and self.snapshot.shape == kernels.shape else np.ones((rows, cols)))
         if self.s.mirror:
             kernels = mirror_average(kernels)
-        if self.s.edge_widths == "on":
+        if self.s.edge_widths != "off":
             kernels = self.check_widths(kernels)
         if self.s.lateral_from == "measured" and "lateral_measured" in self.history:
             kernels = set_lateral(kernels, np.asarray(self.history["lateral_measured"]["coefficients"]), self.frame)
+        check = self.self_check(kernels)
         conf = confidence(m.coverage.numpy().reshape(rows, cols), stability.reshape(rows, cols))
         gains = self.gain0 * m.grid.gains().detach().cpu().double().numpy()
         settings = {**self.s.to_dict(), "device": str(self.device), "grid_shape": list(self.grid_shape),
                     "kernel_size": self.k, "parameters": count_parameters(self.flow.model),
                     "step2_cycles": m.step_count, "seed": self.seed,
-                    "sigma_from": "measured" if self.sigma_measured else "learned",
+                    "sigma_from": "measured" if self.noise > 0 else "learned",
                     "diffraction_scales": self.scales if self.diffraction is not None else None}
         settings = {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()}
         history = {**self.history, "seconds": self.elapsed + time.perf_counter() - self.started}
-        return LearnResult(grid=kernels.numpy().astype(np.float32), sigma=m.grid.sigma.detach().abs().item() / self.scale,
-                           confidence=conf, gains=gains.astype(np.float32), settings=settings, history=history)
+        sigma = self.noise if self.noise > 0 else m.grid.sigma.detach().abs().item() / self.scale
+        return LearnResult(grid=kernels.numpy().astype(np.float32), sigma=sigma,
+                           confidence=conf, gains=gains.astype(np.float32), settings=settings, check=check,
+                           history=history)
 
 
 def learn_grid(sharp: list[np.ndarray], blurry: list[np.ndarray], *, preset: str = "fast", seed: int = 0,

@@ -15,7 +15,7 @@ from lenscal.errors import LenscalError
 
 MAGNIFY = ("off", "node", "radial")  # how the fine grid's kernel scales are learned (match.PSFGrid.log_scales)
 # the settings that take one of a few names
-CHOICES = {"magnify": ("auto", *MAGNIFY), "edge_widths": ("auto", "on", "off"),
+CHOICES = {"magnify": ("auto", *MAGNIFY), "edge_widths": ("auto", "absolute", "level", "pattern", "off"),
            "lateral_from": ("auto", "measured", "learned")}
 
 
@@ -215,7 +215,7 @@ def resolve_auto(settings: LearnSettings, diffraction_limited: bool | None) -> L
     if settings.magnify == "auto":
         changes["magnify"] = "node" if aberrations else "off"
     if settings.edge_widths == "auto":
-        changes["edge_widths"] = "on" if aberrations else "off"
+        changes["edge_widths"] = "pattern" if aberrations else "off"
     if settings.lateral_from == "auto":
         changes["lateral_from"] = "measured" if aberrations and settings.lateral_measure else "learned"
     return dataclasses.replace(settings, **changes)

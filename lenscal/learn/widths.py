@@ -34,7 +34,7 @@ PERCENTILE = 25.0  # of w^2 over a node's edges: the sharpest edges are limited 
 CONTRAST = 0.1  # an edge's gradient at the finest scale, relative to the photos' mean G
 NOISE_FLOOR = 4.0  # edges are read only this far above the noise's RMS gradient at the finest scale
 MIN_EDGES = 200  # fewer near a node and its kernel is left as step 2 found it
-STRETCH = np.linspace(-0.6, 0.6, 9)  # log-scales tried per node (x0.55 .. x1.82), interpolated
+STRETCH = np.linspace(-1.2, 0.8, 11)  # log-scales tried per node (x0.30 .. x2.2), interpolated
 TILE, TILES, MARGIN = 256, 48, 16  # sharp tiles blurred by each kernel; wrap-around margin dropped
 
 
@@ -191,14 +191,14 @@ def compare_sets(sharp: list[np.ndarray], blurry: list[np.ndarray]) -> Sharpness
     return Sharpness(set_widths(sharp), set_widths(blurry))
 
 
-def sharp_tiles(crops: torch.Tensor, gen: torch.Generator, count: int = TILES) -> torch.Tensor:
-    """``count`` random TILE x TILE windows of the sharp centre crops' G channel (N, TILE, TILE)."""
+def sharp_tiles(crops: torch.Tensor, gen: torch.Generator, count: int = TILES, channel: int = 1) -> torch.Tensor:
+    """``count`` random TILE x TILE windows of one channel of the sharp centre crops (N, TILE, TILE)."""
     n, _, h, w = crops.shape
     size = min(TILE, h, w)
     pick = torch.randint(0, n, (count,), generator=gen)
     y = torch.randint(0, h - size + 1, (count,), generator=gen)
     x = torch.randint(0, w - size + 1, (count,), generator=gen)
-    return torch.stack([crops[p, 1, a:a + size, b:b + size] for p, a, b in zip(pick, y, x)]).float()
+    return torch.stack([crops[p, channel, a:a + size, b:b + size] for p, a, b in zip(pick, y, x)]).float()
 
 
 class _Blurrer:
@@ -239,11 +239,20 @@ def _stretch(kernels: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
     return magnify(kernels, log_scale[..., None].expand(kernels.shape[:-2]), about=c)
 
 
+MODES = ("absolute", "level", "pattern")
+
+
 def calibrate(grid: torch.Tensor, blurry_g: list[np.ndarray], tiles: torch.Tensor, sigma: float,
-              mirror: bool, gen: torch.Generator) -> tuple[torch.Tensor, dict]:
-    """The grid (rows, cols, 3, K, K) with each node stretched to the blurry photos' edge-width
-    pattern, and what was measured. ``blurry_g`` and ``tiles`` (the sharp centre crops' G, in
-    the blurry photos' units: exposure ratio applied) and ``sigma`` (their noise) share units."""
+              mirror: bool, gen: torch.Generator, mode: str = "absolute") -> tuple[torch.Tensor, dict]:
+    """The grid (rows, cols, 3, K, K) with each node stretched until the sharp tiles blurred by
+    it show the blurry photos' sharpest-edge widths near that node, and what was measured.
+
+    ``blurry_g`` and ``tiles`` (the sharp centre crops' G, in the blurry photos' units: exposure
+    ratio applied) and ``sigma`` (the blurry photos' noise) share units. ``mode``: "absolute",
+    every place's width as its edges say (whatever the two sets' scenes); "level", the grid's
+    mean width as all the edges say, its pattern across the frame step 2's; "pattern", the
+    pattern as the edges say, the mean width step 2's.
+    """
     rows, cols = grid.shape[:2]
     threshold = edge_threshold(blurry_g, sigma)
     measured, count = measure_edges(blurry_g, rows, cols, mirror, threshold)
@@ -259,14 +268,59 @@ def calibrate(grid: torch.Tensor, blurry_g: list[np.ndarray], tiles: torch.Tenso
     node_measured = measured.reshape(-1)[unique]
     ok = np.isfinite(node_measured) & np.isfinite(table).all(0)
     log_scale = np.zeros(len(unique))
-    if ok.sum() >= 2:  # the pattern needs two places at least; the mean width stays step 2's
-        level = table[len(STRETCH) // 2, ok]
-        target = node_measured[ok] - node_measured[ok].mean() + level.mean()
-        for j, t in zip(np.flatnonzero(ok), target):
+    start = table[np.argmin(np.abs(STRETCH)), :]  # the grid as step 2 left it
+    target = np.full(len(unique), np.nan)
+    if ok.sum() >= 2:
+        weight = count.reshape(-1)[unique][ok].astype(float)
+        offset = np.average(node_measured[ok] - start[ok], weights=weight)  # edges' mean width beyond step 2's
+        target[ok] = {"absolute": node_measured[ok], "level": start[ok] + offset,
+                      "pattern": node_measured[ok] - offset}[mode]
+        for j in np.flatnonzero(ok):
             order = np.argsort(table[:, j])
-            log_scale[j] = np.interp(t, table[order, j], STRETCH[order])
+            log_scale[j] = np.interp(target[j], table[order, j], STRETCH[order])
+    reached = np.array([np.interp(log_scale[j], STRETCH, table[:, j]) if ok[j] else np.nan for j in range(len(unique))])
     scales = log_scale[node_of.reshape(-1)].reshape(rows, cols)
     out = _stretch(grid.double(), torch.from_numpy(scales))
     info = {"log_scales": np.round(scales, 4).tolist(), "edges": int(count.reshape(-1)[unique].sum()),
-            "nodes_measured": int(ok.sum()), "nodes": len(unique)}
+            "nodes_measured": int(ok.sum()), "nodes": len(unique),
+            "cells": {"measured_px2": _rounded(node_measured), "step2_px2": _rounded(start),
+                      "reached_px2": _rounded(reached), "edges": count.reshape(-1)[unique].tolist(),
+                      "at_limit": (ok & ((log_scale <= STRETCH[0] + 1e-9) | (log_scale >= STRETCH[-1] - 1e-9))).tolist()}}
     return out.to(grid.dtype), info
+
+
+def _rounded(values: np.ndarray) -> list[float | None]:
+    return [round(float(v), 3) if np.isfinite(v) else None for v in values]
+
+
+AGREE_PX2, AGREE_REL = 0.35, 0.3  # a predicted edge width agrees with the photos' within this (w^2)
+AGREE_SHARE = 0.75  # of the measured places, per channel, for the self-check to pass
+
+
+def forward_check(grid: torch.Tensor, blurry: list[np.ndarray], crops: torch.Tensor, sigma: tuple[float, ...],
+                  mirror: bool, gen: torch.Generator) -> dict:
+    """Does the grid, applied to the sharp centre crops, reproduce the sharpest-edge widths the
+    blurry photos show near each node, in R, G and B?
+
+    ``blurry`` (H, W, 3) and ``crops`` (N, 3, h, w) share units (the crops carry the sets'
+    exposure ratio), ``sigma`` is the blurry photos' noise per channel in those units. Returns,
+    per channel, the measured and predicted w^2 per place (cell), and whether each agrees.
+    """
+    rows, cols = grid.shape[:2]
+    unique = np.unique(_cells(rows, cols, mirror))
+    out: dict = {"channels": {}}
+    for c, name in enumerate("RGB"):
+        planes = [np.ascontiguousarray(img[:, :, c], dtype=np.float32) for img in blurry]
+        threshold = edge_threshold(planes, sigma[c])
+        measured, count = measure_edges(planes, rows, cols, mirror, threshold)
+        blurrer = _Blurrer(sharp_tiles(crops, gen, channel=c), sigma[c], gen)
+        predicted = []
+        for r, col in zip(*np.divmod(unique, cols)):
+            w2 = blurrer.widths(grid[r, col, c], threshold)
+            predicted.append(np.percentile(w2, PERCENTILE) if len(w2) >= MIN_EDGES // 4 else np.nan)
+        m, p = measured.reshape(-1)[unique], np.asarray(predicted)
+        both = np.isfinite(m) & np.isfinite(p)
+        agree = both & (np.abs(p - m) <= np.maximum(AGREE_PX2, AGREE_REL * np.abs(m)))
+        out["channels"][name] = {"measured_px2": _rounded(m), "predicted_px2": _rounded(p),
+                                 "agree": agree.tolist(), "places": int(both.sum())}
+    return out

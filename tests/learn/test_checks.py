@@ -80,9 +80,9 @@ def test_kernel_scales_are_learned_only_where_aberrations_dominate():
     assert resolve_auto(get_settings("fast", {"magnify": "radial"}), True).magnify == "radial"
     assert resolve_auto(get_settings("paper"), False).magnify == "off"  # the published method has none
     # the edge-width check follows the same rule
-    assert resolve_auto(auto, False).edge_widths == "on"
+    assert resolve_auto(auto, False).edge_widths == "pattern"
     assert resolve_auto(auto, True).edge_widths == "off" and resolve_auto(auto, None).edge_widths == "off"
-    assert resolve_auto(get_settings("fast", {"edge_widths": "on"}), True).edge_widths == "on"
+    assert resolve_auto(get_settings("fast", {"edge_widths": "absolute"}), True).edge_widths == "absolute"
     assert resolve_auto(get_settings("paper"), False).edge_widths == "off"
     # and so does the choice of the measured lateral colour over step 2's refinement of it
     assert resolve_auto(auto, False).lateral_from == "measured"

@@ -1,0 +1,55 @@
+"""The self-check after every learn: does the learned blur reproduce what the photos show?
+
+Distribution matching reads any difference between the two sets' scenes as blur, and nothing in
+its loss says when it did. What can be checked without a sharp reference of the same scene:
+the sharpest edges near each node. The learned grid, applied to the sharp set's centre crops,
+must give edges as wide as the blurry photos' edges there, in R, G and B (learn.widths
+.forward_check); and there must be enough edges to say so. A profile that fails is not written
+(unless the user insists), with a reason and what to reshoot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from lenscal.learn.widths import AGREE_SHARE
+
+MIN_PLACES = 2  # measured places (mirror-pooled cells) per channel, below which nothing is checked
+
+
+@dataclass(frozen=True)
+class SelfCheck:
+    passed: bool
+    reasons: tuple[str, ...] = ()  # one sentence each: what failed
+    advice: str = ""  # what to reshoot
+    agreement: dict = field(default_factory=dict)  # channel -> share of places that agree
+    places: dict = field(default_factory=dict)  # channel -> places measured
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "reasons": list(self.reasons)}
+
+
+def judge(forward: dict) -> SelfCheck:
+    """The verdict on :func:`lenscal.learn.widths.forward_check`'s readings."""
+    reasons, agreement, places = [], {}, {}
+    for name, ch in forward["channels"].items():
+        agree = np.asarray(ch["agree"], bool)
+        places[name] = ch["places"]
+        if ch["places"] < MIN_PLACES:
+            reasons.append(f"too few sharp edges in the blurry photos to check the learned blur in {name} "
+                           f"({ch['places']} places)")
+            continue
+        share = float(agree.sum() / ch["places"])
+        agreement[name] = round(share, 3)
+        if share < AGREE_SHARE:
+            m, p = np.asarray(ch["measured_px2"], float), np.asarray(ch["predicted_px2"], float)
+            wider = np.nanmedian(p - m) > 0
+            reasons.append(f"the learned blur makes edges {'wider' if wider else 'narrower'} than the blurry photos "
+                           f"show in {name} at {ch['places'] - int(agree.sum())} of {ch['places']} places")
+    advice = ""
+    if reasons:
+        advice = ("reshoot both sets alternating the aperture on the same kinds of detailed scene "
+                  "(foliage, brickwork, text), in focus across the frame")
+    return SelfCheck(not reasons, tuple(reasons), advice, agreement, places)
