@@ -122,6 +122,7 @@ def write_linear_dng(path: str | Path, camera: np.ndarray, meta: Metadata, colou
     with atomic_path(path, overwrite=overwrite) as tmp:
         tifffile.imwrite(tmp, data, photometric=LINEAR_RAW, planarconfig="contig", subfiletype=0,
                          compression=None, metadata=None, software=f"lenscal {__version__}", extratags=tags)
+        del data  # exiv2 rewrites the file in memory: keep the peak down on big photos
         write_metadata(tmp, source, meta, info, kind="dng")
 
 

@@ -229,6 +229,7 @@ def write_tiff(path: Path, linear: np.ndarray, meta: Metadata, *, linear_output:
     with atomic_path(path, overwrite=overwrite) as tmp:
         tifffile.imwrite(tmp, data, photometric="rgb", metadata=None, software=f"lenscal {__version__}",
                          iccprofile=linear_icc() if linear_output else srgb_icc(), **packing)
+        del data  # exiv2 rewrites the file in memory: keep the peak down on big photos
         write_metadata(tmp, source, meta, info, kind="tiff", linear=linear_output)
 
 
