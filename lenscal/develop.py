@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lenscal.errors import UnreadableFileError
 from lenscal.io.formats import is_raw
 from lenscal.io.images import read_image
 from lenscal.io.metadata import metadata_from_image
@@ -45,15 +46,16 @@ def load_camera_photo(path: str | Path, settings: DevelopSettings = DevelopSetti
 
     The working space is load_photo's (linear sRGB primaries, white balanced), so the lens profile
     applies as it was learned; CameraColour takes the corrected pixels back to the camera's raw
-    space (lenscal.io.rawcolour). Non-RAW photos' "camera" is linear sRGB itself. The working
-    pixels of a RAW photo are not clipped: colours outside sRGB are negative there.
+    space (lenscal.io.rawcolour). The working pixels are not clipped: colours outside sRGB are
+    negative there. Only RAW photos: a TIFF/JPEG has no camera space left, and a DNG naming its
+    camera would have raw editors apply that camera's profile to sRGB values.
     """
-    from lenscal.io.rawcolour import CameraColour, develop_camera
+    from lenscal.io.rawcolour import develop_camera
 
     path = Path(path)
     if not is_raw(path):
-        photo, message = load_photo(path, settings)
-        return photo, message, CameraColour.linear_srgb()
+        raise UnreadableFileError("a linear DNG needs a RAW photo (this one is developed already)", path,
+                                  "use --format tiff for TIFF, PNG and JPEG photos")
     pixels, meta, colour = develop_camera(path, settings.demosaic, settings.white_balance)
     meta = replace(meta, width=pixels.shape[1], height=pixels.shape[0])
     pixels, message = devignette(pixels, meta, settings.vignetting)

@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 
 from lenscal.errors import UnreadableFileError
-from lenscal.io.dng import XYZ_TO_SRGB
 
 # linear sRGB (D65) -> XYZ, LibRaw's xyz_rgb, which its camera -> sRGB matrix is built from
 SRGB_TO_XYZ = np.array([[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169],
@@ -49,11 +48,6 @@ class CameraColour:
         if self.vignetting is not None:
             camera /= self.vignetting[..., None]
         return camera
-
-    @classmethod
-    def linear_srgb(cls) -> "CameraColour":
-        """For photos that are not RAW: the 'camera' is linear sRGB itself, white balanced."""
-        return cls(np.eye(3), XYZ_TO_SRGB.copy(), (1.0, 1.0, 1.0))
 
 
 def _white_balance(raw, chosen: tuple[float, ...] | None) -> np.ndarray:

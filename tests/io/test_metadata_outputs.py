@@ -228,3 +228,16 @@ def test_old_outputs_with_the_note_in_image_description_still_read_as_linear(tmp
     back, note = read_image(path)
     assert note == {"encoding": "linear", "devignetted": True}
     assert np.abs(back - img).max() < 1e-4
+
+
+def test_linear_dng_needs_a_raw_photo(corrected, tmp_path):
+    """A TIFF has no camera space left: --format dng refuses it with the reason, per photo."""
+    from lenscal.correct.batch import CorrectOptions, correct_files
+    from lenscal.library import resolve
+    from lenscal.profile import LensProfile
+
+    profile = LensProfile.load(resolve("demo_gx9_25mm_f16"))
+    summary = correct_files([corrected["tiff"]], profile, tmp_path, options=CorrectOptions(mismatch="ignore", format="dng"))
+    result = summary.results[0]
+    assert result.status == "failed" and "needs a RAW photo" in result.reason and "--format tiff" in result.reason
+    assert list(tmp_path.iterdir()) == []
