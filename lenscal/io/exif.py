@@ -25,6 +25,7 @@ import contextlib
 import json
 import re
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -60,7 +61,9 @@ XMP_KEEP_TIFF = {"Xmp.tiff.Artist", "Xmp.tiff.Copyright", "Xmp.tiff.ImageDescrip
 DNG_CRS = {"Xmp.crs.Sharpness": "0", "Xmp.crs.AutoLateralCA": "0"}
 
 
+@lru_cache(maxsize=1)
 def _exiv2():
+    """The exiv2 module, quiet, with lenscal's XMP namespace registered (once)."""
     import exiv2
 
     exiv2.LogMsg.setLevel(exiv2.LogMsg.Level.error)  # exiv2's own warnings are not the user's business
@@ -91,10 +94,12 @@ def sidecars(source: Path) -> list[Path]:
 
 
 def _is_lenscal_note(text: str) -> bool:
+    """An ImageDescription that is lenscal's note of an earlier version (not a caption to keep)."""
     try:
-        return isinstance(json.loads(text), dict) and "lenscal" in json.loads(text)
+        note = json.loads(text)
     except ValueError:
         return False
+    return isinstance(note, dict) and "lenscal" in note
 
 
 def _copied(datum, dng_source: bool, dng_target: bool) -> bool:
