@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from xml.etree import ElementTree
@@ -35,7 +34,7 @@ NS = "http://lenscal.org/ns/xmp/1.0/"  # an identifier only (XMP namespaces need
 PREFIX = "lenscal"
 
 # IFD0 tags that describe the photo (not the image structure): copied.
-IFD0_KEEP = {"Make", "Model", "Orientation", "Artist", "Copyright", "ImageDescription", "Rating",
+IFD0_KEEP = {"Make", "Model", "Orientation", "DateTime", "Artist", "Copyright", "ImageDescription", "Rating",
              "RatingPercent", "XPTitle", "XPComment", "XPAuthor", "XPKeywords", "XPSubject", "HostComputer"}
 # DNG colour tags of a DNG source: they describe its camera space, which a linear DNG output keeps.
 DNG_COLOUR = {"UniqueCameraModel", "LocalizedCameraModel", "CameraSerialNumber", "LensInfo",
@@ -235,7 +234,8 @@ def write_metadata(target: Path, source: Path | None, meta: Metadata, note: dict
                 _erase(exif, datum.key())  # the source's own (a DNG's full colour set) replaces lenscal's
                 exif.add(datum)
     _fill_from_metadata(exif, meta)
-    exif["Exif.Image.DateTime"] = datetime.now().strftime("%Y:%m:%d %H:%M:%S")
+    if meta.datetime:  # the photo's time, not the clock's: the same photo gives the same file
+        _set_if_missing(exif, "Exif.Image.DateTime", str(meta.datetime))
     _exif_version(exif)
     if kind == "tiff":
         _tiff_rules(exif, linear)
