@@ -41,6 +41,16 @@ class Demosaic(str, Enum):
     linear = "linear"
 
 
+class Compress(str, Enum):
+    none = "none"
+    deflate = "deflate"
+
+
+class OutputFormat(str, Enum):
+    tiff = "tiff"
+    dng = "dng"
+
+
 class Extreme(str, Enum):
     stopped = "stopped"
     wide = "wide"
@@ -111,13 +121,14 @@ def output_name(src: Path, out_dir: Path, suffix: str, tag: str = "") -> Path:
 def develop(
     photos: List[Path] = typer.Argument(..., help="RAW files (any LibRaw format), TIFF/PNG/JPEG, or folders."),
     output: Path = typer.Option(..., "-o", "--output", help="Output folder."),
-    linear: bool = typer.Option(False, "--linear", help="Write linear values (no sRGB curve, no ICC)."),
+    linear: bool = typer.Option(False, "--linear", help="Write linear values (no sRGB curve; a linear sRGB ICC profile)."),
     demosaic: Demosaic = typer.Option(Demosaic.ahd, help="Demosaic algorithm."),
     exposure: float = typer.Option(1.0, help="One fixed exposure scale for every photo (never auto)."),
     vignetting: Vignetting = typer.Option(Vignetting.auto, help="Devignetting with lensfun."),
+    compress: Compress = typer.Option(Compress.none, help="TIFF compression: none, or deflate (lossless, about half the size)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
 ) -> None:
-    """Develop photos linearly (16-bit TIFF, sensor orientation, camera EXIF kept)."""
+    """Develop photos linearly (16-bit TIFF, sensor orientation, the photo's metadata kept)."""
     from lenscal.develop import load_photo
     from lenscal.io.images import write_tiff
     from lenscal.io.shoot import expand_inputs
@@ -144,7 +155,8 @@ def develop(
                 notes.add(note)
                 (warn if note.startswith("no vignetting") else detail)(note)
             write_tiff(target, photo.pixels, photo.meta, linear_output=linear,
-                       note={"devignetted": photo.devignetted, "source": src.name})
+                       note={"devignetted": photo.devignetted, "source": src.name}, source=src,
+                       compress=compress.value)
             written += 1
         progress("developing", len(paths), len(paths), {})
     say(f"developed {written} photo(s) into {output}" + (f", {skipped} already there" if skipped else ""))
@@ -282,10 +294,15 @@ class Preview(str, Enum):
 def correct(
     photos: List[Path] = typer.Argument(..., help="Photos, folders or glob patterns."),
     profile: Optional[Path] = typer.Option(None, "--profile", "-p",
-                                           help="Lens profile (default: a matching one from the library)."),
+                                           help="Lens profile: a .json file or a library name (default: a matching one from the library)."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output folder (default: next to each photo)."),
     strength: float = typer.Option(1.0, help="0 = unchanged, 1 = full correction."),
-    linear: bool = typer.Option(False, "--linear", help="Write linear values (no sRGB curve, no ICC)."),
+    output_format: OutputFormat = typer.Option(
+        OutputFormat.tiff, "--format",
+        help="tiff: 16-bit TIFF (sRGB, or linear with --linear); dng: linear DNG in camera colour "
+             "that raw editors (Lightroom, darktable, RawTherapee) develop as a raw file."),
+    linear: bool = typer.Option(False, "--linear", help="TIFF: write linear values (no sRGB curve; a linear sRGB ICC profile)."),
+    compress: Compress = typer.Option(Compress.none, help="TIFF compression: none, or deflate (lossless, about half the size)."),
     preview: Optional[Preview] = typer.Option(None, help="Also write an 8-bit preview (png or jpg)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs (never originals)."),
     force: bool = typer.Option(False, "--force", help="Correct even if the profile is for another camera, lens, size or aperture."),
@@ -298,13 +315,16 @@ def correct(
     """Deconvolve photos with a lens profile: one photo or a whole shoot (resumable)."""
     from lenscal.correct.batch import CorrectOptions, correct_files, expand_photos
     from lenscal.io.metadata import read_metadata
-    from lenscal.library import find_matching
+    from lenscal.library import find_matching, resolve
     from lenscal.profile import LensProfile
 
     if not 0.0 <= strength <= 2.0:
         raise LenscalError(f"strength {strength} is out of range", hint="use a value from 0 to 1 (up to 2)")
     if jobs < 1:
         raise LenscalError("--jobs must be at least 1")
+    if output_format == OutputFormat.dng and (compress != Compress.none or linear):
+        raise LenscalError("--compress and --linear are for TIFF outputs",
+                           hint="a DNG is always linear and written uncompressed")
     for item in photos:
         if not Path(item).exists() and not any(ch in str(item) for ch in "*?["):
             raise LenscalError("no such file or folder", item)
@@ -320,8 +340,11 @@ def correct(
                                f"{f' at f/{meta.f_number:g}' if meta.f_number else ''}", sources[0],
                                "pass --profile, or install one with 'lenscal profiles install'")
         say(f"using profile {profile}")
+    else:
+        profile = resolve(profile)
     lens_profile = LensProfile.load(profile)
     options = CorrectOptions(develop=_settings(demosaic, 1.0, vignetting), strength=strength, linear=linear,
+                             format=output_format.value, compress=compress.value,
                              preview=preview.value if preview else None, overwrite=overwrite,
                              mismatch="warn" if force else "refuse", profile_name=profile.name,
                              device=_device(device))
@@ -440,7 +463,8 @@ def profiles_list(as_json: bool = typer.Option(False, "--json", help="Print JSON
 @profiles_app.command("show")
 def profiles_show(
     name: str = typer.Argument(..., help="Profile name (see list) or path."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="PNG to write."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output",
+                                          help="PNG to write (default: NAME_sheet.png in the current folder)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Render a library profile (same as `lenscal show`)."""
@@ -462,16 +486,20 @@ def profiles_install(
 
 @app.command()
 def show(
-    profile: Path = typer.Argument(..., help="A lens profile (.json)."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="PNG to write (default: next to the profile)."),
+    profile: Path = typer.Argument(..., help="A lens profile: a .json file or a library name."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output",
+                                          help="PNG to write (default: PROFILE_sheet.png in the current folder)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Render a profile: PSF grid, blur size (FWHM) per node and lateral colour per node."""
+    from lenscal.library import resolve
     from lenscal.profile import LensProfile
     from lenscal.report import save_profile_sheet
 
+    profile = resolve(profile)
     p = LensProfile.load(profile)
-    target = output or profile.with_name(profile.stem + "_sheet.png")
+    # never next to the profile: a bundled profile lives inside the installed package
+    target = output or Path(f"{profile.stem}_sheet.png")
     numbers = save_profile_sheet(p.grid(), target)
     summary = {"profile": str(profile), "picture": str(target), "camera": f"{p.camera.make} {p.camera.model}",
                "lens": p.lens.model, "f_number": p.f_number_blurry, "grid": list(p.psf.grid_shape),

@@ -57,7 +57,7 @@ def run_demo(output: Path, *, photos: Path | None = None, extreme: str = "stoppe
         fixed = deconvolve(photo.pixels, profile.grid(), profile.noise_sigma)
         ideal = deconvolve(photo.pixels, truth.grid(), truth.noise_sigma)
         write_tiff(output / "corrected" / f"{dng.stem}.tif", fixed, photo.meta,
-                   note={"profile": profile_path.name})
+                   note={"profile": profile_path.name}, source=dng)
         before, after, best = psnr(photo.pixels, reference), psnr(fixed, reference), psnr(ideal, reference)
         gains.append({"photo": dng.name, "before_db": before, "after_db": after, "true_psf_db": best})
         h, w = photo.shape

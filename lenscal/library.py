@@ -1,4 +1,4 @@
-"""The profiles library: bundled profiles (``profiles/``) and the user's own folder.
+"""The profiles library: bundled profiles (``profiles/``, shipped in the package) and the user's own folder.
 
 ``correct`` can then find the profile for a photo by itself: the match is on camera, lens, image
 size and aperture, the same facts a profile is checked against.
@@ -21,13 +21,16 @@ def user_folder() -> Path:
     return Path(platformdirs.user_data_dir("lenscal", appauthor=False)) / "profiles"
 
 
-def bundled_folder() -> Path:
-    return Path(__file__).resolve().parents[1] / "profiles"
+def bundled_folder() -> Path | None:
+    """The profiles shipped with lenscal (in the installed package, or the checkout's ``profiles/``)."""
+    from lenscal.bundled import bundled
+
+    return bundled("profiles")
 
 
 def folders() -> list[Path]:
     """Where profiles are looked for, the user's first (their own profiles win)."""
-    return [user_folder(), bundled_folder()]
+    return [f for f in (user_folder(), bundled_folder()) if f is not None]
 
 
 @dataclass
@@ -55,14 +58,23 @@ def list_profiles() -> list[Entry]:
 
 
 def resolve(name_or_path: str | Path) -> Path:
-    """A profile path from a path or a library name (file stem)."""
+    """A profile path from a path or a library name (``lenscal profiles list``'s name column).
+
+    An existing file wins; then a library profile of that name (``demo_gx9_25mm_f16`` or
+    ``demo_gx9_25mm_f16.json``); anything else that looks like a path is returned as it is, so
+    that loading it says what is wrong with that file.
+    """
     p = Path(name_or_path)
-    if p.is_file():
+    if p.exists():
         return p
+    looks_like_path = len(p.parts) > 1 or p.suffix.lower() == ".json"
+    name = p.stem if looks_like_path and len(p.parts) == 1 else str(name_or_path)
     for entry in list_profiles():
-        if entry.name == str(name_or_path):
+        if entry.name == name:
             return entry.path
-    raise ProfileError(f"no profile named '{name_or_path}'", hint="see 'lenscal profiles list'")
+    if looks_like_path:
+        return p
+    raise ProfileError(f"no profile named '{name}' in the library", hint="see 'lenscal profiles list', or give a path")
 
 
 def find_matching(meta: Metadata) -> Path | None:

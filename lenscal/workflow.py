@@ -193,9 +193,11 @@ def _before_after(photo: Photo, profile, path: Path, size: int = 160) -> Path | 
 
 
 def bundled_examples() -> Path | None:
-    """The example photos of a source checkout (the demo's scenes)."""
-    here = Path(__file__).resolve().parents[1] / "examples" / "kodak"
-    return here if here.is_dir() else None
+    """The bundled example photos (the demo's scenes): in the installed package or the checkout."""
+    from lenscal.bundled import bundled
+
+    examples = bundled("examples")
+    return examples / "kodak" if examples is not None and (examples / "kodak").is_dir() else None
 
 
 def psnr(a: np.ndarray, b: np.ndarray, border: int = 16) -> float:

@@ -71,3 +71,27 @@ def test_bundled_demo_profile_is_found_and_sharpens_the_simulated_lens(small_sho
     after, _ = read_image(tmp_path / "out" / f"{dng.stem}_corrected.tif")
     gain = psnr(np.asarray(after, np.float32), reference) - psnr(before, reference)
     assert gain > 1.0, f"PSNR gain {gain:.2f} dB"
+
+
+def test_profile_names_resolve_and_unknown_names_say_so(tmp_path, monkeypatch):
+    import pytest
+
+    from lenscal.errors import ProfileError
+    from lenscal.library import resolve
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert resolve("demo_gx9_25mm_f16").name == "demo_gx9_25mm_f16.json"
+    assert resolve("demo_gx9_25mm_f16.json") == resolve("demo_gx9_25mm_f16")
+    with pytest.raises(ProfileError, match="no profile named 'nope' in the library"):
+        resolve("nope")
+    assert resolve(tmp_path / "missing.json") == tmp_path / "missing.json"  # a path: loading it says why
+
+
+def test_show_without_output_writes_into_the_current_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    r = run_cli("profiles", "show", "demo_gx9_25mm_f16", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "demo_gx9_25mm_f16_sheet.png").exists()
+    from tests.conftest import REPO
+
+    assert not (REPO / "profiles" / "demo_gx9_25mm_f16_sheet.png").exists()

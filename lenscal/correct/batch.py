@@ -22,7 +22,7 @@ from typing import Callable, Literal
 
 import numpy as np
 
-from lenscal.develop import DevelopSettings, load_photo
+from lenscal.develop import DevelopSettings, load_camera_photo, load_photo
 from lenscal.errors import EXIT_FAILED, EXIT_OK, LenscalError, ProfileMismatchError
 from lenscal.io.formats import IMAGE_EXTENSIONS
 from lenscal.io.shoot import expand_inputs
@@ -38,7 +38,9 @@ class CorrectOptions:
 
     develop: DevelopSettings = DevelopSettings()
     strength: float = 1.0
-    linear: bool = False  # write linear values (no sRGB curve, no ICC)
+    linear: bool = False  # TIFF: write linear values (no sRGB curve; the linear sRGB ICC profile)
+    format: Literal["tiff", "dng"] = "tiff"  # dng: a linear DNG in camera colour, for raw editors
+    compress: Literal["none", "deflate"] = "none"  # TIFF strips
     preview: str | None = None  # "png" or "jpg": also write an 8-bit preview
     overwrite: bool = False
     mismatch: Literal["refuse", "warn", "ignore"] = "refuse"  # profile made for another camera/lens/...
@@ -90,14 +92,14 @@ class BatchSummary:
 # -- names -------------------------------------------------------------------------------------
 def output_paths(source: Path, out_dir: Path | None, options: CorrectOptions,
                  disambiguate: bool = False) -> tuple[Path, ...]:
-    """The TIFF (and preview) written for ``source``; never the source itself.
+    """The TIFF or DNG (and preview) written for ``source``; never the source itself.
 
     ``disambiguate`` adds the source extension (``a_dng_corrected.tif``) when two inputs share a
     stem (``a.dng`` and ``a.tif``), so they cannot write the same file.
     """
     folder = out_dir if out_dir is not None else source.parent
     stem = f"{source.stem}_{source.suffix.lstrip('.').lower()}" if disambiguate else source.stem
-    paths = [folder / f"{stem}{TAG}.tif"]
+    paths = [folder / f"{stem}{TAG}.{'dng' if options.format == 'dng' else 'tif'}"]
     if options.preview:
         paths.append(folder / f"{stem}{TAG}.{options.preview.lower().lstrip('.')}")
     if any(p.resolve() == source.resolve() for p in paths):  # only reachable with odd names
@@ -116,7 +118,7 @@ def plan_outputs(sources: list[Path], out_dir: Path | None, options: CorrectOpti
 def expand_photos(inputs: list[str | Path]) -> list[Path]:
     """Folders (not recursive), glob patterns and files -> sorted unique photo paths.
 
-    lenscal's own outputs (``*_corrected.*`` images) found in folders or globs are left out, so
+    lenscal's own outputs (``*_corrected.*`` images and DNGs) found in folders or globs are left out, so
     correcting a folder twice in place does not correct the corrected photos. Explicitly named
     files are kept as given (a missing one then fails with its reason).
     """
@@ -124,7 +126,7 @@ def expand_photos(inputs: list[str | Path]) -> list[Path]:
 
 
 def _is_output(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_EXTENSIONS and (path.stem.endswith(TAG) or path.stem.endswith(TAG + "_lenscal"))
+    return path.suffix.lower() in IMAGE_EXTENSIONS | {".dng"} and (path.stem.endswith(TAG) or path.stem.endswith(TAG + "_lenscal"))
 
 
 def profile_mismatches(sources: list[Path], profile: LensProfile) -> dict[Path, list[str]]:
@@ -147,13 +149,18 @@ def correct_one(source: Path, outputs: tuple[Path, ...], grid: np.ndarray, noise
                 profile: LensProfile, options: CorrectOptions, progress: Progress | None = None) -> FileResult:
     """Develop, check, deconvolve and write one photo; every user-fixable problem -> a failed result."""
     from lenscal.correct.deconv import deconvolve
+    from lenscal.io.dng import write_linear_dng
     from lenscal.io.images import write_preview, write_tiff
 
     todo = [p for p in outputs if options.overwrite or not p.exists()]
     if not todo:
         return FileResult(source, "skipped", outputs, "already corrected (use --overwrite to redo)")
     try:
-        photo, _ = load_photo(source, options.develop)
+        colour = None
+        if options.format == "dng":
+            photo, _, colour = load_camera_photo(source, options.develop)
+        else:
+            photo, _ = load_photo(source, options.develop)
         warnings: tuple[str, ...] = ()
         found = profile.mismatches(photo.meta)
         if found and options.mismatch == "refuse":
@@ -161,6 +168,10 @@ def correct_one(source: Path, outputs: tuple[Path, ...], grid: np.ndarray, noise
                                        "use --force to correct anyway")
         if found and options.mismatch == "warn":
             warnings = tuple(found)
+        outside = None
+        if colour is not None:  # colours outside sRGB (< 0 in the working space) are kept as they are
+            outside = np.minimum(photo.pixels, 0)
+            np.maximum(photo.pixels, 0, out=photo.pixels)
         sharp = deconvolve(photo.pixels, grid, noise_sigma, strength=options.strength,
                            device=options.device, progress=progress, **options.solver)
         photo.pixels = sharp  # let the uncorrected pixels go (peak memory on 24 MP)
@@ -169,7 +180,12 @@ def correct_one(source: Path, outputs: tuple[Path, ...], grid: np.ndarray, noise
         for target in todo:
             if target.suffix.lower() in (".tif", ".tiff"):
                 write_tiff(target, sharp, photo.meta, linear_output=options.linear, note=note,
-                           overwrite=options.overwrite)
+                           overwrite=options.overwrite, source=source, compress=options.compress)
+            elif target.suffix.lower() == ".dng":
+                camera = colour.to_camera(sharp + outside)
+                write_linear_dng(target, camera, photo.meta, colour, source=source, note=note,
+                                 overwrite=options.overwrite)
+                del camera
             else:
                 write_preview(target, sharp, overwrite=options.overwrite)
         return FileResult(source, "done", outputs, warnings=warnings)

@@ -1,7 +1,10 @@
-"""Writing real DNG files (Adobe DNG 1.4 tags, uncompressed Bayer CFA) that LibRaw reads.
+"""Writing real DNG files that LibRaw and raw editors read.
 
-Used by the synthetic camera and by tests, so that simulated shoots go through exactly the same
-reader (rawpy) as a photographer's files.
+- :func:`write_dng`: an uncompressed Bayer CFA DNG, used by the synthetic camera and by tests, so
+  that simulated shoots go through exactly the same reader (rawpy) as a photographer's files;
+- :func:`write_linear_dng`: a demosaiced linear DNG (LinearRaw, 3 samples) in the camera's own
+  colour space with its colour matrix, white balance and the photo's metadata: what
+  ``lenscal correct --format dng`` writes, for raw editors to develop as a raw file.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import tifffile
 from lenscal import __version__
 from lenscal.io.atomic import atomic_path
 from lenscal.photo import Metadata
+
+LINEAR_RAW = 34892  # PhotometricInterpretation of demosaiced raw data
 
 # XYZ(D65) -> linear sRGB. Used as the DNG ColorMatrix1 (XYZ -> camera), it declares camera RGB to
 # be linear sRGB, so a developed simulated photo is the simulated scene itself.
@@ -76,6 +81,49 @@ def write_dng(path: str | Path, mosaic: np.ndarray, meta: Metadata, *, black: in
         tifffile.imwrite(tmp, mosaic, photometric=32803, subfiletype=0, compression=None,
                          metadata=None, description=description, software=f"lenscal {__version__}",
                          extratags=tags)
+
+
+def unique_camera_model(meta: Metadata) -> str:
+    """Adobe's style of camera name ("Canon EOS 30D", "Nikon D850"): the make's first word,
+    capitalised, then the model without the make repeated. Raw editors pick their own camera
+    profiles by this name; where it differs from theirs they use the DNG's ColorMatrix1."""
+    make = (meta.make.split() or [""])[0]
+    model = meta.model.strip()
+    if make and model.lower().startswith(make.lower()):
+        model = model[len(make):].strip()
+    brand = make.capitalize() if make.isupper() and len(make) > 3 else make
+    return " ".join(p for p in (brand, model) if p) or "lenscal linear camera"
+
+
+def write_linear_dng(path: str | Path, camera: np.ndarray, meta: Metadata, colour, *,
+                     source: Path | None = None, note: dict | None = None, overwrite: bool = False) -> None:
+    """Write camera-space pixels (H, W, 3; 1.0 = sensor white) as a 16-bit LinearRaw DNG, atomically.
+
+    ``colour`` (lenscal.io.rawcolour.CameraColour) gives ColorMatrix1 with its illuminant and
+    AsShotNeutral; black 0, white 65535. The photo's EXIF/GPS/XMP/IPTC come from ``source``
+    (lenscal.io.exif), with lenscal's note and the XMP that tells raw editors the capture
+    sharpening is done. Uncompressed: Adobe's own readers take Deflate in DNG only for floating
+    point data, so an integer DNG is written plain to open everywhere.
+    """
+    from lenscal.io.exif import write_metadata
+
+    data = np.round(np.clip(camera, 0.0, 1.0) * 65535.0).astype(np.uint16)
+    neutral = [float(v) for v in colour.as_shot_neutral]
+    tags = [
+        (50706, "B", 4, (1, 4, 0, 0), True),  # DNGVersion
+        (50707, "B", 4, (1, 1, 0, 0), True),  # DNGBackwardVersion: LinearRaw is DNG 1.0
+        (50708, "s", 0, unique_camera_model(meta), True),  # UniqueCameraModel
+        (50717, "H", 3, (65535, 65535, 65535), True),  # WhiteLevel
+        (50721, "2i", 9, _srational(np.asarray(colour.xyz_to_camera).ravel()), True),  # ColorMatrix1
+        (50778, "H", 1, int(colour.illuminant), True),  # CalibrationIlluminant1
+        (50728, "2I", 3, _srational([v / max(neutral) for v in neutral], 1_000_000), True),  # AsShotNeutral
+    ]
+    info = {"encoding": "camera", "format": "dng", "version": __version__, **(note or {})}
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        tifffile.imwrite(tmp, data, photometric=LINEAR_RAW, planarconfig="contig", subfiletype=0,
+                         compression=None, metadata=None, software=f"lenscal {__version__}", extratags=tags)
+        del data  # exiv2 rewrites the file in memory: keep the peak down on big photos
+        write_metadata(tmp, source, meta, info, kind="dng")
 
 
 def mosaic_from_rgb(rgb: np.ndarray, cfa: str = "RGGB") -> np.ndarray:

@@ -1,22 +1,24 @@
 """Non-RAW images: 16-bit TIFF (tifffile) and PNG/JPEG (OpenCV), read and written.
 
-lenscal works in linear light. Files are sRGB-encoded unless their ImageDescription carries
-lenscal's ``{"lenscal": {"encoding": "linear"}}`` note, which ``--linear`` outputs have.
+lenscal works in linear light. Files are sRGB-encoded unless lenscal's note says
+``{"encoding": "linear"}`` (``--linear`` outputs: the XMP property ``lenscal:Note``, or
+ImageDescription in files of earlier versions) or an embedded ICC profile says another colour
+space (converted to linear sRGB primaries by lenscal.io.icc, or refused with the reason).
 """
 
 from __future__ import annotations
 
 import json
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 import cv2
 import numpy as np
 import tifffile
 
-from lenscal.errors import OutputError, UnreadableFileError
+from lenscal.errors import LenscalError, OutputError, UnreadableFileError
 from lenscal.io.atomic import atomic_path, write_bytes_atomic
+from lenscal.io.icc import ProfileNotSupported, is_srgb, linear_icc, srgb_icc, to_linear_srgb
 from lenscal.photo import Metadata
 
 MAX_PIXELS = 250_000_000  # refuse absurd declared sizes before allocating memory
@@ -59,8 +61,7 @@ def srgb_encode16(linear: np.ndarray) -> np.ndarray:
     return lut[idx].numpy().view(np.uint16)
 
 
-def srgb_icc() -> bytes:
-    return resources.files("lenscal").joinpath("data/sRGB.icc").read_bytes()
+COMPRESSIONS = ("none", "deflate")
 
 
 def _check_file(path: Path) -> None:
@@ -158,10 +159,8 @@ def read_image(path: Path) -> tuple[np.ndarray, dict]:
                 page = tif.pages[0]
                 _check_layout(page.shape, np.dtype(page.dtype), path)
                 _check_extent(page, path)
-                try:
-                    note = json.loads(page.description or "{}").get("lenscal", {})
-                except (ValueError, AttributeError):
-                    note = {}
+                note = _tiff_note(page)
+                icc = page.iccprofile
                 img = page.asarray()
                 if img.dtype.kind == "f":
                     note.setdefault("encoding", "linear")
@@ -174,51 +173,64 @@ def read_image(path: Path) -> tuple[np.ndarray, dict]:
         img = _read_cv2(path)
         _check_layout(img.shape, img.dtype, path)
         rgb = _to_rgb(img, path, bgr=True)
-    encoding = note.get("encoding", "srgb")
-    pixels = rgb if encoding == "linear" else srgb_decode(rgb)
+        icc = _embedded_icc(path)
+    if note.get("encoding") == "linear":
+        pixels = rgb
+    elif icc and not note and not is_srgb(icc):
+        try:
+            pixels = to_linear_srgb(rgb, icc)
+        except ProfileNotSupported as e:
+            raise UnreadableFileError(str(e), path, "convert it to sRGB, Adobe RGB or ProPhoto RGB first") from e
+    else:
+        pixels = srgb_decode(rgb)
     return np.ascontiguousarray(pixels, dtype=np.float32), note
 
 
-def _rational(value: float, den: int = 10000) -> tuple[int, int]:
-    if value >= 1:
-        return int(round(value * den)), den
-    return 1, max(1, int(round(1 / value))) if value > 0 else 1
+def _tiff_note(page) -> dict:
+    """lenscal's note of a TIFF page: XMP ``lenscal:Note``, else (earlier versions) ImageDescription."""
+    from lenscal.io.exif import note_from_xmp
+
+    xmp = page.tags.get(700)
+    note = note_from_xmp(xmp.value) if xmp is not None else {}
+    if note:
+        return note
+    try:
+        old = json.loads(page.description or "{}").get("lenscal", {})
+    except (ValueError, AttributeError):
+        return {}
+    return old if isinstance(old, dict) else {}
 
 
-def exif_tags(meta: Metadata) -> list[tuple]:
-    """tifffile ``extratags`` carrying the camera EXIF in IFD0 (read back by exifread/exiftool)."""
-    tags: list[tuple] = []
-    for code, text in ((271, meta.make), (272, meta.model), (42035, meta.lens_make),
-                       (42036, meta.lens_model), (36867, meta.datetime)):
-        if text:
-            tags.append((code, "s", 0, text, True))
-    if meta.exposure_time:
-        et = meta.exposure_time
-        tags.append((33434, "2I", 1, (1, int(round(1 / et))) if et < 1 else (int(round(et * 1000)), 1000), True))
-    if meta.f_number:
-        tags.append((33437, "2I", 1, (int(round(meta.f_number * 100)), 100), True))
-    if meta.iso:
-        tags.append((34855, "H", 1, int(min(meta.iso, 65535)), True))
-    if meta.focal_length:
-        tags.append((37386, "2I", 1, (int(round(meta.focal_length * 100)), 100), True))
-    if meta.orientation and meta.orientation != 1:
-        tags.append((274, "H", 1, int(meta.orientation), True))
-    return tags
+def _embedded_icc(path: Path) -> bytes | None:
+    """The ICC profile embedded in a PNG or JPEG (exiv2 reads both), or None."""
+    from lenscal.io.exif import embedded_icc
+
+    return embedded_icc(path)
 
 
 def write_tiff(path: Path, linear: np.ndarray, meta: Metadata, *, linear_output: bool = False,
-               note: dict | None = None, overwrite: bool = True) -> None:
-    """Write a 16-bit RGB TIFF atomically, sRGB-encoded with the sRGB ICC profile unless linear."""
-    data = np.round(np.clip(linear, 0, 1) * 65535.0).astype(np.uint16) if linear_output else srgb_encode16(linear)
-    from lenscal import __version__
+               note: dict | None = None, overwrite: bool = True, source: Path | None = None,
+               compress: str = "none") -> None:
+    """Write a 16-bit RGB TIFF atomically, with the photo's metadata.
 
+    sRGB-encoded with the sRGB ICC profile, or linear with the linear sRGB profile. ``source``
+    is the photo the pixels came from: its EXIF, GPS, XMP (and sidecar) and IPTC metadata are
+    copied (lenscal.io.exif); ``meta`` fills what the file does not say. ``compress="deflate"``
+    writes Adobe Deflate (zlib) strips with the horizontal predictor: lossless, about half the size.
+    """
+    from lenscal import __version__
+    from lenscal.io.exif import write_metadata
+
+    if compress not in COMPRESSIONS:
+        raise LenscalError(f"unknown compression '{compress}'", hint="use none or deflate")
+    data = np.round(np.clip(linear, 0, 1) * 65535.0).astype(np.uint16) if linear_output else srgb_encode16(linear)
     info = {"encoding": "linear" if linear_output else "srgb", "version": __version__, **(note or {})}
+    packing = {"compression": "zlib", "predictor": True} if compress == "deflate" else {"compression": None}
     with atomic_path(path, overwrite=overwrite) as tmp:
-        tifffile.imwrite(
-            tmp, data, photometric="rgb", compression=None, metadata=None,
-            description=json.dumps({"lenscal": info}), software=f"lenscal {__version__}",
-            iccprofile=None if linear_output else srgb_icc(), extratags=exif_tags(meta),
-        )
+        tifffile.imwrite(tmp, data, photometric="rgb", metadata=None, software=f"lenscal {__version__}",
+                         iccprofile=linear_icc() if linear_output else srgb_icc(), **packing)
+        del data  # exiv2 rewrites the file in memory: keep the peak down on big photos
+        write_metadata(tmp, source, meta, info, kind="tiff", linear=linear_output)
 
 
 def write_preview(path: Path, linear: np.ndarray, quality: int = 92, overwrite: bool = True) -> None:

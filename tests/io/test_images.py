@@ -31,17 +31,21 @@ def test_tiff_16bit_with_icc_and_exif_reads_back(tmp_path, rng, linear):
     with tifffile.TiffFile(path) as tif:
         page = tif.pages[0]
         assert page.dtype == np.uint16 and page.shape == (40, 60, 3)
-        assert ("InterColorProfile" in page.tags) != linear  # sRGB ICC unless linear
+        icc = page.tags["InterColorProfile"].value  # sRGB, or linear sRGB for linear values
+        assert ("Linear sRGB".encode("utf-16-be") in bytes(icc)) == linear
     back, note = read_image(path)
     assert note["encoding"] == ("linear" if linear else "srgb")
     assert np.abs(back - img).max() < 2e-4 if linear else np.abs(back - img).max() < 1e-3
     with open(path, "rb") as f:
         tags = exifread.process_file(f, details=False)
+    # camera in IFD0, exposure facts in the Exif IFD (where Lightroom and darktable read them)
     assert str(tags["Image Make"]) == "Panasonic" and str(tags["Image Model"]) == "DC-GX9"
-    assert str(tags["Image LensModel"]) == "Lumix G 25mm f/1.7 Asph."
-    assert str(tags["Image FNumber"]) == "16" and str(tags["Image FocalLength"]) == "25"
-    assert str(tags["Image ISOSpeedRatings"]) == "200" and str(tags["Image ExposureTime"]) == "1/30"
-    assert str(tags["Image DateTimeOriginal"]) == "2026:05:01 10:00:00"
+    assert str(tags["EXIF LensModel"]) == "Lumix G 25mm f/1.7 Asph."
+    assert str(tags["EXIF FNumber"]) == "16" and str(tags["EXIF FocalLength"]) == "25"
+    assert str(tags["EXIF ISOSpeedRatings"]) == "200" and str(tags["EXIF ExposureTime"]) == "1/30"
+    assert str(tags["EXIF DateTimeOriginal"]) == "2026:05:01 10:00:00"
+    assert "Image FNumber" not in tags and "Image ExposureTime" not in tags
+    assert str(tags["EXIF ColorSpace"]) == ("Uncalibrated" if linear else "sRGB")
 
 
 def test_preview_png_and_jpeg(tmp_path, rng):
