@@ -169,7 +169,23 @@ def _pillow_header(path: Path) -> tuple[int, int]:
     if mode not in _PILLOW_MODES:
         raise UnreadableFileError(f"colour model {mode} is not supported", path, "convert it to RGB")
     _check_pixels(height, width, path)
+    _check_ending(path, fmt)
     return height, width
+
+
+# how a whole PNG / JPEG ends (the IEND chunk; the EOI marker, which entropy-coded data cannot
+# contain), looked for near the end because some cameras append data after it
+_ENDINGS = {"PNG": b"IEND", "JPEG": b"\xff\xd9", "MPO": b"\xff\xd9"}
+_TAIL = 1 << 20
+
+
+def _check_ending(path: Path, fmt: str) -> None:
+    """A file cut short (a copy that stopped) has lost its end: found without decoding a pixel."""
+    with open(path, "rb") as f:
+        f.seek(max(0, path.stat().st_size - _TAIL))
+        tail = f.read()
+    if _ENDINGS[fmt] not in tail:
+        raise UnreadableFileError(f"{fmt} file is truncated (its end is missing)", path, "copy the file again")
 
 
 def image_size(path: Path) -> tuple[int, int]:
