@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import re
 import sys
 from collections.abc import Iterator
@@ -67,6 +68,28 @@ def detail(message: str) -> None:
 def error(message: str) -> None:
     """The one line of a failed command, on stderr."""
     console.print(f"[red]error:[/red] {safe(message)}", soft_wrap=True)
+
+
+@contextlib.contextmanager
+def quiet_c_stderr() -> Iterator[None]:
+    """Silence the process's C-level stderr for a moment: libpng and LibRaw print their own
+    complaints there ("libpng error: ...", "x.dng: Unexpected end of file") besides failing, and
+    lenscal reports each failure itself, in one line."""
+    try:
+        if sys.stderr:
+            sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no stderr at all: nothing to silence
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def json_ready(value: Any) -> Any:

@@ -18,9 +18,11 @@ The CLI turns the :class:`BatchSummary` into messages and an exit code.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import multiprocessing as mp
 import os
 import signal
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Literal
@@ -241,7 +243,8 @@ def correct_files(inputs: list[Path], profile: LensProfile, out_dir: Path | None
         ctx = mp.get_context("spawn")
         with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init,
                                     initargs=(threads,)) as pool:
-            futures = {pool.submit(_worker, s, plan[s], profile, options): s for s in pending}
+            with _sigint_ignored():  # workers are born ignoring Ctrl-C (before their initializer runs)
+                futures = {pool.submit(_worker, s, plan[s], profile, options): s for s in pending}
             try:
                 finished = cf.as_completed(futures)
                 _collect(finished, futures, plan, results, total, progress)
@@ -250,6 +253,21 @@ def correct_files(inputs: list[Path], profile: LensProfile, out_dir: Path | None
                 pool.shutdown(wait=False, cancel_futures=True)
                 raise
     return BatchSummary([results[s] for s in sources])
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ignore SIGINT while worker processes are started: they inherit it, so a Ctrl-C during their
+    start-up (torch's import takes seconds) cannot print a traceback from them."""
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: signals are not ours to handle
+        yield
+        return
+    try:
+        yield  # starting the processes takes milliseconds; a Ctrl-C in them is not seen
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _terminate_workers(pool: cf.ProcessPoolExecutor) -> None:

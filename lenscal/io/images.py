@@ -11,13 +11,9 @@ headers come from Pillow, which opens files lazily; the pixels from OpenCV (16-b
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
-import os
-import sys
 import warnings
-from collections.abc import Iterator
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -30,6 +26,7 @@ from PIL import Image, PngImagePlugin, UnidentifiedImageError
 from lenscal.errors import UnreadableFileError
 from lenscal.io.atomic import atomic_path, write_bytes_atomic
 from lenscal.photo import Metadata
+from lenscal.ui import quiet_c_stderr
 
 MAX_PIXELS = 250_000_000  # refuse absurd declared sizes before allocating memory
 MAX_FILE_BYTES = 2 * 2**30  # the largest RAW/TIFF photos are a few hundred MB
@@ -205,26 +202,10 @@ def image_size(path: Path) -> tuple[int, int]:
     return _pillow_header(path)
 
 
-@contextlib.contextmanager
-def _c_stderr_silenced() -> Iterator[None]:
-    """Silence the C-level stderr: libpng prints its errors there ("libpng error: ...") besides
-    failing, and lenscal reports the failure itself in one line."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
 def _read_cv2(path: Path, size: tuple[int, int]) -> np.ndarray:
     data = np.fromfile(path, dtype=np.uint8)
     try:
-        with _c_stderr_silenced():
+        with quiet_c_stderr():
             img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH)
     except cv2.error as e:  # OpenCV's allocation failures and decoder errors
         raise UnreadableFileError("image cannot be decoded (corrupt, or too large for the memory)", path) from e

@@ -19,6 +19,7 @@ import rawpy
 from lenscal.errors import UnreadableFileError
 from lenscal.io.formats import has_raw_signature
 from lenscal.io.images import MAX_PIXELS, _check_file
+from lenscal.ui import quiet_c_stderr
 
 DEMOSAIC = {
     "linear": rawpy.DemosaicAlgorithm.LINEAR,
@@ -50,7 +51,8 @@ def open_raw(path: Path) -> Iterator[rawpy.RawPy]:
     _check_file(path)
     _check_signature(path)
     try:
-        raw = rawpy.imread(str(path))
+        with quiet_c_stderr():
+            raw = rawpy.imread(str(path))
     except rawpy.LibRawFileUnsupportedError as e:
         raise UnreadableFileError("not a RAW file LibRaw can read (unsupported or corrupt)", path,
                                   "check the file, or convert it to DNG") from e
@@ -59,7 +61,8 @@ def open_raw(path: Path) -> Iterator[rawpy.RawPy]:
                                   "the file may be truncated: copy it again") from e
     try:
         try:
-            raw.unpack()  # read all the data now: truncated files fail here, with a clear message
+            with quiet_c_stderr():
+                raw.unpack()  # read all the data now: truncated files fail here, with a clear message
         except (rawpy.LibRawError, ValueError) as e:
             raise UnreadableFileError("RAW data is truncated or corrupt", path,
                                       "copy the file again from the card") from e
