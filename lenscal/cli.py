@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import signal
 import sys
 from enum import Enum
@@ -224,6 +225,7 @@ def learn(
         raise LenscalError("the profile must be a .json file", output)
     if output.exists() and not overwrite and not resume:
         raise OutputError("exists already, not overwritten", output, "use --overwrite or another name")
+    _check_learn_targets(output)
     from lenscal.learn.presets import get_settings
 
     overrides = _overrides(set_)
@@ -261,6 +263,24 @@ def learn(
         say(f"against the truth: NCC mean {s['ncc_mean']:.3f} (worst {s['ncc_worst']:.3f}), "
             f"L2 {s['l2']:.3f} vs best Gaussian {s['l2_gaussian']:.3f}, "
             f"lateral colour error {s['lateral_colour_error_mean']:.2f} px")
+
+
+def _check_learn_targets(output: Path) -> None:
+    """learn replaces a profile and its pictures, never a file of another kind: refused before
+    hours of work (a .json that is not a lens profile, a picture lenscal did not draw)."""
+    from lenscal.errors import ProfileError
+    from lenscal.io.outputs import check_target
+    from lenscal.profile import read_profile_json
+
+    for picture in ("_psf.png", "_before_after.png"):
+        check_target(output.with_name(output.stem + picture), overwrite=True)
+    if os.path.lexists(output):
+        try:
+            found = read_profile_json(output) if output.is_file() else None
+        except ProfileError:
+            found = None
+        if not (isinstance(found, dict) and "lenscal_version" in found):
+            raise OutputError("exists and is not a lens profile: not replaced", output, "choose another name")
 
 
 def _overrides(items: list[str]) -> dict:

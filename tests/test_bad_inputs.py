@@ -1038,5 +1038,23 @@ def test_profiles_install_names_it_json(tmp_path, capsys, monkeypatch):
 def test_corpus_of_trust_is_large_enough():
     cases = (2 * len(NAMING) + 2 * len(SHEET_TARGETS) + 3 * len(LITERAL) + len(HOSTILE) * len(HOSTILE_CARRIERS)
              + 3 * len(PROFILE_LIMITS) + len(IMAGE_LIMITS) + len(IMAGE_CONTENT) + len(READABLE) + len(BAD_SETTINGS)
-             + 2 * len(OUT_FOLDERS))
+             + 2 * len(OUT_FOLDERS) + len(LEARN_TARGETS))
     assert cases >= 150, cases
+
+
+LEARN_TARGETS = {  # name -> (make the foreign file next to the profile lens.json, the name refused)
+    "foreign_json_as_profile": (lambda d: (d / "lens.json").write_text('{"my": "notes"}'), "lens.json"),
+    "foreign_psf_picture": (lambda d: (d / "lens_psf.png").write_bytes(_png()), "lens_psf.png"),
+    "foreign_before_after": (lambda d: (d / "lens_before_after.png").write_bytes(_png()), "lens_before_after.png"),
+    "folder_as_psf_picture": (lambda d: (d / "lens_psf.png").mkdir(), "lens_psf.png"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LEARN_TARGETS))
+def test_learn_never_replaces_foreign_files(name, src, tmp_path, capsys):
+    make, word = LEARN_TARGETS[name]
+    make(src)
+    before = tree_hashes(src)
+    refused(cli(capsys, "learn", "--sharp", tmp_path / "s", "--blurry", tmp_path / "b", "-o", src / "lens.json",
+                "--overwrite"), 4, word)
+    assert tree_hashes(src) == before
