@@ -31,7 +31,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "magnify_lr": (0, 1), "coarse": (1, 32), "coarse_fraction": (0, 1), "com_weight": (0, 1e6),
     "spread_weight": (0, 1e6), "smooth_weight": (0, 1e6), "colour_weight": (0, 1e6), "lateral_lr": (0, 1),
     "t_min": (0, 0.99), "check_every": (1, 10**6), "stop_change": (0, 10), "stop_patience": (1, 10**6),
-    "checkpoint_seconds": (1, 10**6), "progress_every": (1, 10**6), "threads": (0, 1024),
+    "checkpoint_seconds": (0, 1e12), "progress_every": (1, 10**6), "threads": (0, 1024),
 }
 
 
