@@ -336,6 +336,11 @@ def crops(size: tuple[int, int], side: int = 1024) -> list[tuple[int, int, int, 
     return [((h - s) // 2, (w - s) // 2, s, s), (0, 0, s, s), (h - s, w - s, s, s)]
 
 
+SOLVER: dict = {}  # SolverOptions for every correction of this run (--solver)
+RL = True  # measure the Richardson-Lucy baselines (--no-rl skips them)
+LEARN = True  # learn a profile (--no-learn: only the corrections with the true grid, for solver work)
+
+
 def evaluate(case: Case, folder: Path, profile_path: Path | None, true8: np.ndarray, sigma_true: float) -> dict:
     """PSNR gains on the held-out photos: learned, true, stretched true, RL with the true grid."""
     from lenscal.correct.deconv import deconvolve
@@ -356,7 +361,7 @@ def evaluate(case: Case, folder: Path, profile_path: Path | None, true8: np.ndar
     for i, dng in enumerate(sorted((folder / "test").glob("*.dng"))):
         y = load_photo(dng)[0].pixels
         ref = refs[f"arr_{i}"]
-        outs = {k: deconvolve(y, g, sigma_true) for k, g in grids.items()}
+        outs = {k: deconvolve(y, g, sigma_true, **SOLVER) for k, g in grids.items()}
         for y0, x0, h, w in crops(case.size):
             sl = (slice(y0, y0 + h), slice(x0, x0 + w))
             base = psnr(y[sl], ref[sl])
@@ -367,10 +372,13 @@ def evaluate(case: Case, folder: Path, profile_path: Path | None, true8: np.ndar
             cy1, cx1 = min(y0 + h + m, case.size[0]), min(x0 + w + m, case.size[1])
             region = y[cy0:cy1, cx0:cx1]
             inner = (slice(y0 - cy0, y0 - cy0 + h), slice(x0 - cx0, x0 - cx0 + w))
-            for name, g in (("rl_true", true8), ("rl_gauss", gauss)):
+            for name, g in (("rl_true", true8), ("rl_gauss", gauss)) if RL else ():
                 for it, x in richardson_lucy(region, g, case.size, (cy0, cx0)).items():
                     rl_iters[name].setdefault(it, []).append(psnr(x[inner], ref[sl]) - base)
     for name, by_it in rl_iters.items():
+        if not by_it:
+            gains[name] = [np.nan]
+            continue
         best = max(by_it, key=lambda it: np.mean(by_it[it]))
         gains[name] = by_it[best]
         gains[f"{name}_iterations"] = best
@@ -385,7 +393,7 @@ def run_case(case: Case, overrides: dict, seed: int) -> dict:
     folder = ensure_shoot(case)
     true8, _ = truth(case)
     sigma_true = true_noise(folder)
-    learned = learn(case, folder, overrides, seed)
+    learned = learn(case, folder, overrides, seed) if LEARN else {"refused": "not learned (--no-learn)", "seconds": 0.0}
     row = {"case": asdict(case), "learn": learned, "sigma_true": sigma_true}
     profile = Path(learned["profile"]) if "profile" in learned else None
     if profile is not None:
@@ -514,6 +522,9 @@ def main() -> None:
     ap.add_argument("--overrides", default="{}", help="JSON dict of learn settings (--set)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tag", default="default", help="name of this run's profiles (shoots and step 1 are shared)")
+    ap.add_argument("--solver", default="{}", help="JSON dict of SolverOptions for every correction")
+    ap.add_argument("--no-rl", action="store_true", help="skip the Richardson-Lucy baselines")
+    ap.add_argument("--no-learn", action="store_true", help="only correct with the true grid (solver work)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results_zoo.json")
     ap.add_argument("--list", action="store_true")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: every core; 1 on a busy machine)")
@@ -528,8 +539,8 @@ def main() -> None:
         for c in chosen:
             print(c)
         return
-    global TAG
-    TAG = args.tag
+    global TAG, SOLVER, RL, LEARN
+    TAG, SOLVER, RL, LEARN = args.tag, json.loads(args.solver), not args.no_rl, not args.no_learn
     command = " ".join([".venv/bin/python bench/zoo.py", *sys.argv[1:]])
     rows = []
     for case in chosen:

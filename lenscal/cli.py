@@ -6,7 +6,11 @@ Every user-fixable problem is a LenscalError, printed as one line with a non-zer
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import os
+import signal
 import sys
 from enum import Enum
 from pathlib import Path
@@ -17,7 +21,7 @@ from rich.table import Table
 
 from lenscal import __version__
 from lenscal.errors import EXIT_INTERRUPTED, EXIT_USAGE, LenscalError, OutputError
-from lenscal.ui import Verbosity, console, detail, out, progress_bars, say, warn
+from lenscal.ui import Verbosity, console, detail, error, out, plain, print_json, progress_bars, safe, say, warn
 
 app = typer.Typer(
     add_completion=True, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -90,31 +94,39 @@ def info(
     from lenscal.io.metadata import read_metadata
     from lenscal.io.shoot import expand_inputs
 
-    paths = expand_inputs(photos)
+    paths = expand_inputs(photos, on_pattern=_said_pattern)
     if not paths:
         raise LenscalError("no photos found", photos[0])
     rows = [(p, read_metadata(p)) for p in paths]
     if as_json:
-        out.print_json(json.dumps([{"file": str(p), **m.to_dict()} for p, m in rows]))
+        print_json([{"file": str(p), **m.to_dict()} for p, m in rows])
         return
     table = Table(title="Photo metadata")
     for col in ("file", "camera", "lens", "aperture", "focal", "ISO", "exposure", "size", "date"):
         table.add_column(col)
     for p, m in rows:
         exp = "" if not m.exposure_time else (f"1/{1 / m.exposure_time:.0f} s" if m.exposure_time < 1 else f"{m.exposure_time:g} s")
-        table.add_row(p.name, m.camera or "?", m.lens or "?", f"f/{m.f_number:g}" if m.f_number else "?",
-                      f"{m.focal_length:g} mm" if m.focal_length else "?", f"{m.iso:g}" if m.iso else "?",
-                      exp or "?", f"{m.width}x{m.height}", m.datetime or "?")
+        table.add_row(*map(safe, (p.name, m.camera or "?", m.lens or "?", f"f/{m.f_number:g}" if m.f_number else "?",
+                                  f"{m.focal_length:g} mm" if m.focal_length else "?", f"{m.iso:g}" if m.iso else "?",
+                                  exp or "?", f"{m.width}x{m.height}", m.datetime or "?")))
     out.print(table)
 
 
+def _said_pattern(pattern: str, matches: int) -> None:
+    """Say what a pattern that lenscal expanded (the shell did not) stood for."""
+    say(f"'{pattern}' is not a file: taken as a pattern, it matches {matches} photo(s)")
+
+
 # -- develop --------------------------------------------------------------------------------------
-def output_name(src: Path, out_dir: Path, suffix: str, tag: str = "") -> Path:
-    """An output path that can never be the original file."""
-    target = out_dir / f"{src.stem}{tag}{suffix}"
-    if target.resolve() == src.resolve():
-        target = out_dir / f"{src.stem}{tag or '_lenscal'}{suffix}"
-    return target
+# what develop finds in folders and patterns but never develops again: lenscal's own results
+_RESULTS = ("develop", "correct", "preview", "show", "learn")
+
+
+def _is_result(path: Path) -> bool:
+    from lenscal.io.formats import IMAGE_EXTENSIONS
+    from lenscal.io.outputs import made_by
+
+    return path.suffix.lower() in IMAGE_EXTENSIONS | {".dng"} and made_by(path) in _RESULTS
 
 
 @app.command()
@@ -126,40 +138,41 @@ def develop(
     exposure: float = typer.Option(1.0, help="One fixed exposure scale for every photo (never auto)."),
     vignetting: Vignetting = typer.Option(Vignetting.auto, help="Devignetting with lensfun."),
     compress: Compress = typer.Option(Compress.none, help="TIFF compression: none, or deflate (lossless, about half the size)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace lenscal's existing outputs (never other files)."),
 ) -> None:
     """Develop photos linearly (16-bit TIFF, sensor orientation, the photo's metadata kept)."""
     from lenscal.develop import load_photo
     from lenscal.io.images import write_tiff
+    from lenscal.io.outputs import check_target, plan_outputs, prepare_folder
     from lenscal.io.shoot import expand_inputs
 
     settings = _settings(demosaic, exposure, vignetting)
-    paths = expand_inputs(photos)
+    paths = expand_inputs(photos, skip=_is_result, on_pattern=_said_pattern)
     if not paths:
-        raise LenscalError("no photos found", photos[0])
+        raise LenscalError("no photos found (lenscal's own outputs are left out)", photos[0])
     for p in paths:
         if not p.exists():
             raise LenscalError("no such file", p)
+    plan = plan_outputs(paths, output, "", (".tif",))
+    todo = [src for src in paths if check_target(plan[src][0], overwrite)]  # refuses foreign files first
+    prepare_folder(output)
     notes: set[str] = set()
-    written = skipped = 0
     with progress_bars() as progress:
-        for i, src in enumerate(paths):
-            progress("developing", i, len(paths), {"file": src.name})
-            target = output_name(src, output, ".tif")
-            if target.exists() and not overwrite:
-                skipped += 1
-                detail(f"{target} exists, skipped (use --overwrite)")
-                continue
+        for i, src in enumerate(todo):
+            progress("developing", i, len(todo), {"file": src.name})
             photo, note = load_photo(src, settings)
             if note not in notes:
                 notes.add(note)
                 (warn if note.startswith("no vignetting") else detail)(note)
-            write_tiff(target, photo.pixels, photo.meta, linear_output=linear,
-                       note={"devignetted": photo.devignetted, "source": src.name}, source=src,
-                       compress=compress.value)
-            written += 1
-        progress("developing", len(paths), len(paths), {})
-    say(f"developed {written} photo(s) into {output}" + (f", {skipped} already there" if skipped else ""))
+            write_tiff(plan[src][0], photo.pixels, photo.meta, linear_output=linear,
+                       note={"command": "develop", "devignetted": photo.devignetted, "source": src.name},
+                       source=src, compress=compress.value)
+        progress("developing", len(todo), len(todo), {})
+    for src in paths:
+        if src not in todo:
+            detail(f"{plan[src][0]} exists, skipped (use --overwrite)")
+    skipped = len(paths) - len(todo)
+    say(f"developed {len(todo)} photo(s) into {output}" + (f", {skipped} already there" if skipped else ""))
 
 
 # -- simulate -------------------------------------------------------------------------------------
@@ -204,7 +217,7 @@ def learn(
     seed: int = typer.Option(0, help="Random seed; the same seed gives the same profile on one machine."),
     device: str = typer.Option("auto", help="auto, cpu, cuda or mps."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted learn from its checkpoint."),
-    grid: int = typer.Option(8, help="PSF grid size (grid x grid nodes)."),
+    grid: int = typer.Option(8, min=1, max=32, help="PSF grid size (grid x grid nodes)."),
     pixel_pitch: Optional[float] = typer.Option(
         None, "--pixel-pitch", min=0.0, max=20.0,
         help="Pixel pitch in um (e.g. 3.3 for a 20 MP Micro Four Thirds body), used to model a "
@@ -225,6 +238,7 @@ def learn(
         raise LenscalError("the profile must be a .json file", output)
     if output.exists() and not overwrite and not resume:
         raise OutputError("exists already, not overwritten", output, "use --overwrite or another name")
+    _check_learn_targets(output)
     from lenscal.learn.presets import get_settings
 
     overrides = _overrides(set_)
@@ -236,7 +250,7 @@ def learn(
                                 progress=progress, warn=warn, overrides=overrides, pixel_pitch=pixel_pitch,
                                 force=force)
     if as_json:
-        out.print_json(json.dumps(summary))
+        print_json(summary)
         return
     say(f"profile: {summary['profile']}")
     say(f"PSF grid picture: {summary['psf_png']}")
@@ -268,6 +282,24 @@ def learn(
         say(f"against the truth: NCC mean {s['ncc_mean']:.3f} (worst {s['ncc_worst']:.3f}), "
             f"L2 {s['l2']:.3f} vs best Gaussian {s['l2_gaussian']:.3f}, "
             f"lateral colour error {s['lateral_colour_error_mean']:.2f} px")
+
+
+def _check_learn_targets(output: Path) -> None:
+    """learn replaces a profile and its pictures, never a file of another kind: refused before
+    hours of work (a .json that is not a lens profile, a picture lenscal did not draw)."""
+    from lenscal.errors import ProfileError
+    from lenscal.io.outputs import check_target
+    from lenscal.profile import read_profile_json
+
+    for picture in ("_psf.png", "_before_after.png"):
+        check_target(output.with_name(output.stem + picture), overwrite=True)
+    if os.path.lexists(output):
+        try:
+            found = read_profile_json(output) if output.is_file() else None
+        except ProfileError:
+            found = None
+        if not (isinstance(found, dict) and "lenscal_version" in found):
+            raise OutputError("exists and is not a lens profile: not replaced", output, "choose another name")
 
 
 def _overrides(items: list[str]) -> dict:
@@ -325,10 +357,12 @@ def correct(
     if output_format == OutputFormat.dng and (compress != Compress.none or linear):
         raise LenscalError("--compress and --linear are for TIFF outputs",
                            hint="a DNG is always linear and written uncompressed")
+    from lenscal.io.shoot import is_pattern
+
     for item in photos:
-        if not Path(item).exists() and not any(ch in str(item) for ch in "*?["):
+        if not Path(item).exists() and not is_pattern(item):
             raise LenscalError("no such file or folder", item)
-    sources = expand_photos(photos)
+    sources = expand_photos(photos, on_pattern=_said_pattern)
     if not sources:
         raise LenscalError(f"no photos found in {', '.join(str(p) for p in photos)}")
     if profile is None:
@@ -353,8 +387,8 @@ def correct(
     rows = [{"file": str(r.source), "status": r.status, "outputs": [str(o) for o in r.outputs],
              "reason": r.reason, "warnings": list(r.warnings)} for r in summary.results]
     if as_json:
-        out.print_json(json.dumps({"done": len(summary.done), "skipped": len(summary.skipped),
-                                   "failed": len(summary.failed), "exit_code": summary.exit_code, "photos": rows}))
+        print_json({"done": len(summary.done), "skipped": len(summary.skipped),
+                    "failed": len(summary.failed), "exit_code": summary.exit_code, "photos": rows})
     else:
         for r in summary.results:
             for w in r.warnings:
@@ -365,13 +399,13 @@ def correct(
                 table.add_column(col)
             for r in summary.results:
                 colour = {"done": "green", "skipped": "yellow", "failed": "red"}[r.status]
-                table.add_row(r.source.name, f"[{colour}]{r.status}[/{colour}]",
-                              r.reason if r.status != "done" else ", ".join(str(o) for o in r.outputs))
+                table.add_row(safe(r.source.name), f"[{colour}]{r.status}[/{colour}]",
+                              safe(r.reason if r.status != "done" else ", ".join(str(o) for o in r.outputs)))
             out.print(table)
         say(f"{len(summary.done)} corrected, {len(summary.skipped)} skipped, {len(summary.failed)} failed")
     if summary.failed:
         if len(summary.results) == 1 and not as_json:
-            console.print(f"[red]error:[/red] {summary.failed[0].reason}", soft_wrap=True)
+            error(summary.failed[0].reason)
         raise typer.Exit(summary.exit_code)
 
 
@@ -407,20 +441,20 @@ def check(
     with progress_bars() as progress:
         report = check_sets(sharp, blurry, _settings(Demosaic.ahd, 1.0, vignetting), progress)
     if as_json:
-        out.print_json(json.dumps(report))
+        print_json(report)
     else:
         table = Table(title="Calibration photos")
         for col in ("file", "set", "detail", "edge width (px)", "exposure (EV)", "clipped"):
             table.add_column(col)
         for p in report["photos"]:
             width = "?" if p["edge_width"] is None else f"{p['edge_width']:.2f}"
-            table.add_row(p["file"], p["set"], f"{p['textured']:.0%}", width,
+            table.add_row(safe(p["file"]), p["set"], f"{p['textured']:.0%}", width,
                           f"{p['exposure_ev']:+.1f}", f"{p['clipped']:.1%}")
         out.print(table)
         for line in report["problems"]:
-            out.print(f"[red]problem:[/red] {line}")
+            out.print(f"[red]problem:[/red] {safe(line)}")
         for line in report["advice"]:
-            out.print(f"[yellow]advice:[/yellow] {line}")
+            out.print(f"[yellow]advice:[/yellow] {safe(line)}")
         out.print("[green]usable[/green]: go ahead with lenscal learn" if report["usable"]
                   else "[red]not usable[/red]: fix the problems above first")
     if not report["usable"]:
@@ -439,11 +473,10 @@ def profiles_list(as_json: bool = typer.Option(False, "--json", help="Print JSON
 
     entries = list_profiles()
     if as_json:
-        out.print_json(json.dumps([{"name": e.name, "path": str(e.path), "valid": e.profile is not None,
-                                    "problem": e.problem,
-                                    **({"camera": f"{e.profile.camera.make} {e.profile.camera.model}",
-                                        "lens": e.profile.lens.model, "f_number": e.profile.f_number_blurry}
-                                       if e.profile else {})} for e in entries]))
+        print_json([{"name": e.name, "path": str(e.path), "valid": e.profile is not None, "problem": e.problem,
+                     **({"camera": f"{e.profile.camera.make} {e.profile.camera.model}",
+                         "lens": e.profile.lens.model, "f_number": e.profile.f_number_blurry}
+                        if e.profile else {})} for e in entries])
         return
     table = Table(title="Lens profiles")
     for col in ("name", "camera", "lens", "aperture", "size", "where"):
@@ -451,11 +484,11 @@ def profiles_list(as_json: bool = typer.Option(False, "--json", help="Print JSON
     for e in entries:
         p = e.profile
         if p is None:
-            table.add_row(e.name, f"[red]invalid: {e.problem}[/red]", "", "", "", str(e.path.parent))
+            table.add_row(safe(e.name), f"[red]invalid: {safe(e.problem)}[/red]", "", "", "", safe(e.path.parent))
         else:
-            table.add_row(e.name, f"{p.camera.make} {p.camera.model}", p.lens.model,
-                          f"f/{p.f_number_blurry:g}" if p.f_number_blurry else "?",
-                          f"{p.image.width}x{p.image.height}", str(e.path.parent))
+            table.add_row(*map(safe, (e.name, f"{p.camera.make} {p.camera.model}", p.lens.model,
+                                      f"f/{p.f_number_blurry:g}" if p.f_number_blurry else "?",
+                                      f"{p.image.width}x{p.image.height}", e.path.parent)))
     out.print(table)
     say("searched: " + ", ".join(str(f) for f in folders()))
 
@@ -498,22 +531,37 @@ def show(
 
     profile = resolve(profile)
     p = LensProfile.load(profile)
-    # never next to the profile: a bundled profile lives inside the installed package
-    target = output or Path(f"{profile.stem}_sheet.png")
+    target = _sheet_target(profile, output)
     numbers = save_profile_sheet(p.grid(), target)
     summary = {"profile": str(profile), "picture": str(target), "camera": f"{p.camera.make} {p.camera.model}",
                "lens": p.lens.model, "f_number": p.f_number_blurry, "grid": list(p.psf.grid_shape),
                "kernel_size": p.psf.kernel_size, "noise_sigma": p.noise_sigma, **numbers}
     if as_json:
-        out.print_json(json.dumps(summary))
+        print_json(summary)
         return
-    out.print(f"{summary['camera']} + {summary['lens'] or 'unknown lens'} at f/{p.f_number_blurry or 0:g}, "
-              f"{p.image.width}x{p.image.height}, grid {p.psf.grid_shape[0]}x{p.psf.grid_shape[1]}, "
-              f"{p.psf.kernel_size}x{p.psf.kernel_size} kernels")
+    out.print(safe(f"{summary['camera']} + {summary['lens'] or 'unknown lens'} at f/{p.f_number_blurry or 0:g}, "
+                   f"{p.image.width}x{p.image.height}, grid {p.psf.grid_shape[0]}x{p.psf.grid_shape[1]}, "
+                   f"{p.psf.kernel_size}x{p.psf.kernel_size} kernels"))
     out.print(f"blur (FWHM): centre {numbers['fwhm_px_centre']:.2f} px, range {numbers['fwhm_px_min']:.2f}-"
               f"{numbers['fwhm_px_max']:.2f} px; lateral colour up to {numbers['lateral_colour_px_max']:.2f} px; "
               f"noise sigma {p.noise_sigma:.4f}")
-    out.print(f"picture: {target}")
+    out.print(f"picture: {safe(target)}")
+
+
+def _sheet_target(profile: Path, output: Path | None) -> Path:
+    """Where ``show`` draws: a .png that is not the profile and holds nothing but an earlier sheet
+    (show replaces its own picture, a mere view of the profile, and nothing else: io.outputs)."""
+    from lenscal.io.outputs import check_target, prepare_folder, real
+
+    # by default in the current folder, never next to the profile: a bundled profile lives in the package
+    target = output if output is not None else Path(f"{profile.stem}_sheet.png")
+    if target.suffix.lower() != ".png":
+        raise OutputError("the picture must be a .png file", target, "e.g. -o sheet.png")
+    if real(target) == real(profile):
+        raise OutputError("is the profile itself: not replaced", target, "choose another name, e.g. -o sheet.png")
+    check_target(target, overwrite=True)
+    prepare_folder(target.parent)
+    return target
 
 
 # -- demo -----------------------------------------------------------------------------------------
@@ -531,35 +579,70 @@ def demo(
     with progress_bars() as progress:
         summary = run_demo(output, photos=photos, extreme=extreme.value, preset=preset, seed=seed,
                            progress=progress, warn=warn)
-    out.print(summary["text"])
+    out.print(safe(summary["text"]))
 
 
 # -- entry point ----------------------------------------------------------------------------------
-def main(argv: list[str] | None = None) -> None:
-    """Run the CLI, turning user errors into one line and an exit code."""
-    args = sys.argv[1:] if argv is None else argv
-    debug = "--debug" in args
+def _terminated(signum, frame) -> None:
+    """SIGTERM is handled as Ctrl-C is: the same unwinding removes half-written files."""
+    raise KeyboardInterrupt
+
+
+def _interrupted() -> int:
+    from lenscal.io.atomic import remove_pending
+
+    remove_pending()  # belt and braces: the writers' own clean-up has normally run already
+    console.print("[yellow]interrupted[/yellow]: work done so far is kept; run the same command "
+                  "again (with --resume for learn) to continue")
+    return EXIT_INTERRUPTED
+
+
+def _show_usage_error(e: Exception) -> None:
+    """A command-line usage error as the parser words it, without the control characters that
+    an argument may carry."""
+    buf = io.StringIO()
+    e.show(file=buf)
+    lines = [plain(line) for line in buf.getvalue().splitlines()]
+    sys.stderr.write("\n".join(lines) + "\n")
+
+
+def _run(args: list[str], debug: bool) -> int:
+    """Run the command; every way it can end becomes an exit code and at most one line."""
     try:
         result = app(args=args, prog_name="lenscal", standalone_mode=False)
     except LenscalError as e:
         if debug:
             raise
-        console.print(f"[red]error:[/red] {e.one_line()}", soft_wrap=True)
-        sys.exit(e.exit_code)
+        error(e.one_line())
+        return e.exit_code
     except (KeyboardInterrupt, typer.Abort):
-        console.print("[yellow]interrupted[/yellow]: work done so far is kept; run the same command "
-                      "again (with --resume for learn) to continue")
-        sys.exit(EXIT_INTERRUPTED)
+        return _interrupted()
     except typer.Exit as e:
-        sys.exit(e.exit_code)
+        return e.exit_code
     except MemoryError:
         if debug:
             raise
-        console.print("[red]error:[/red] out of memory (close other programs or use smaller photos)")
-        sys.exit(EXIT_USAGE)
+        error("out of memory (close other programs or use smaller photos)")
+        return EXIT_USAGE
     except Exception as e:  # usage errors of the (vendored) click parser: show them as click would
         if hasattr(e, "show") and hasattr(e, "exit_code"):
-            e.show()
-            sys.exit(e.exit_code)
+            _show_usage_error(e)
+            return e.exit_code
         raise
-    sys.exit(result if isinstance(result, int) else 0)
+    if result == EXIT_INTERRUPTED:  # typer has already turned a KeyboardInterrupt into this code
+        return _interrupted()
+    return result if isinstance(result, int) else 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI, turning user errors into one line and an exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    previous = None
+    with contextlib.suppress(ValueError):  # only the main thread may handle signals
+        previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        code = _run(args, "--debug" in args)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    sys.exit(code)

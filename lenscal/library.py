@@ -86,9 +86,10 @@ def find_matching(meta: Metadata) -> Path | None:
 
 
 def install(path: Path, overwrite: bool = False) -> Path:
-    """Validate a profile and copy it into the user's folder."""
+    """Validate a profile and copy it into the user's folder, always as ``NAME.json`` (what
+    :func:`list_profiles` lists), whatever the file was called."""
     LensProfile.load(path)  # refuses anything invalid, with its reason
-    target = user_folder() / path.name
+    target = user_folder() / f"{Path(path).stem}.json"
     if target.exists() and not overwrite:
         raise OutputError("a profile of this name is installed already", target, "use --overwrite")
     write_bytes_atomic(target, path.read_bytes())

@@ -12,7 +12,8 @@ import datetime as _dt
 import json
 import math
 from pathlib import Path
-from typing import Any
+import re
+from typing import Annotated, Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -24,31 +25,45 @@ from lenscal.photo import Metadata
 
 SCHEMA_VERSION = 1
 SUM_TOLERANCE = 1e-3
+# Limits checked before and while parsing, so that no file can exhaust memory or the stack.
+# A profile is small: the default 8x8 grid of 13x13 RGB kernels takes about 0.6 MB as lenscal
+# writes it (one number a line), and the largest grid a learn makes in practice, 16x16 of 31x31,
+# about 14 MB. Within the schema's bounds a file could declare more (32x32 of 63x63), so the byte
+# cap is what bounds the memory: parsed, 20 MB of JSON is at most about 2 million numbers.
+MAX_PROFILE_BYTES = 20 * 2**20
+MAX_JSON_DEPTH = 32  # a profile nests 7 deep (psf.data is 5)
+MAX_INT_DIGITS = 18
+KERNEL_SIZES = (3, 63)  # odd kernel sizes allowed (px): deconvolution tiles need the kernel well inside them
+GRID_SIDE = (1, 32)  # nodes per side
+_CONFIG = ConfigDict(extra="forbid", allow_inf_nan=False, str_max_length=1000)
 
 
 class Camera(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _CONFIG
     make: str
     model: str
 
 
 class Lens(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _CONFIG
     make: str = ""
     model: str = ""
 
 
 class ImageInfo(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    width: int = Field(gt=0)
-    height: int = Field(gt=0)
+    model_config = _CONFIG
+    width: int = Field(gt=0, le=1_000_000)
+    height: int = Field(gt=0, le=1_000_000)
     orientation: int = Field(default=1, ge=1, le=8)
 
 
+GridSide = Annotated[int, Field(ge=GRID_SIDE[0], le=GRID_SIDE[1])]
+
+
 class PSFGrid(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    grid_shape: tuple[int, int]
-    kernel_size: int = Field(gt=0)
+    model_config = _CONFIG
+    grid_shape: tuple[GridSide, GridSide]
+    kernel_size: int = Field(ge=KERNEL_SIZES[0], le=KERNEL_SIZES[1])
     channels: tuple[str, str, str] = ("R", "G", "B")
     data: list
 
@@ -80,14 +95,14 @@ class PSFGrid(BaseModel):
 class LensProfile(BaseModel):
     """Everything needed to correct photos of one camera + lens at one aperture."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _CONFIG
     schema_version: int
     lenscal_version: str = __version__
     camera: Camera
     lens: Lens
-    f_number_sharp: float | None = None
-    f_number_blurry: float | None = None  # the aperture this profile corrects
-    focal_length: float | None = None
+    f_number_sharp: float | None = Field(default=None, gt=0, le=1000)
+    f_number_blurry: float | None = Field(default=None, gt=0, le=1000)  # the aperture this profile corrects
+    focal_length: float | None = Field(default=None, gt=0, le=100_000)
     image: ImageInfo
     psf: PSFGrid
     noise_sigma: float = Field(ge=0, le=1)
@@ -96,7 +111,7 @@ class LensProfile(BaseModel):
     settings: dict[str, Any] = Field(default_factory=dict)
     seed: int | None = None
     created: str = Field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
-    provenance: str = ""
+    provenance: str = Field(default="", max_length=10_000)
 
     @field_validator("schema_version")
     @classmethod
@@ -150,14 +165,7 @@ class LensProfile(BaseModel):
     @classmethod
     def load(cls, path: str | Path) -> "LensProfile":
         path = Path(path)
-        if not path.is_file():
-            raise ProfileError("no such profile file", path)
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ProfileError("not a lens profile (not valid JSON)", path) from e
-        except OSError as e:
-            raise ProfileError(f"cannot read profile: {e.strerror or e}", path) from e
+        raw = read_profile_json(path)
         try:
             return cls.model_validate(raw)
         except ValidationError as e:
@@ -180,3 +188,58 @@ class LensProfile(BaseModel):
         if meta.f_number and self.f_number_blurry and abs(meta.f_number - self.f_number_blurry) > 0.05 * self.f_number_blurry:
             out.append(f"aperture is f/{meta.f_number:g}, profile is for f/{self.f_number_blurry:g}")
         return out
+
+
+class _Refused(ValueError):
+    """A JSON value lenscal will not parse (raised from json's hooks)."""
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise _Refused(f"a number with {len(text)} digits")
+    return int(text)
+
+
+def _parse_constant(text: str):
+    raise _Refused(f"{text} (not a JSON number)")
+
+
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def json_depth(data: bytes) -> int:
+    """How deep ``[`` and ``{`` nest in JSON text (strings left out): checked before parsing,
+    because json's parser recurses once per level."""
+    brackets = _STRINGS.sub(b'""', data).translate(None, _NOT_BRACKETS)
+    if not brackets:
+        return 0
+    arr = np.frombuffer(brackets, np.uint8)
+    steps = np.where((arr == ord("[")) | (arr == ord("{")), 1, -1).astype(np.int32)
+    return int(np.cumsum(steps).max())
+
+
+def read_profile_json(path: Path) -> Any:
+    """Parse a profile file's JSON within the limits above; every refusal is one ProfileError."""
+    if not path.is_file():
+        raise ProfileError("no such profile file", path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_PROFILE_BYTES:
+            raise ProfileError(f"too large for a lens profile ({size / 2**20:.0f} MB, the limit is "
+                               f"{MAX_PROFILE_BYTES // 2**20} MB)", path)
+        with open(path, "rb") as f:
+            data = f.read(MAX_PROFILE_BYTES + 1)
+    except OSError as e:
+        raise ProfileError(f"cannot read profile: {e.strerror or e}", path) from e
+    if len(data) > MAX_PROFILE_BYTES:
+        raise ProfileError(f"too large for a lens profile (the limit is {MAX_PROFILE_BYTES // 2**20} MB)", path)
+    depth = json_depth(data)
+    if depth > MAX_JSON_DEPTH:
+        raise ProfileError(f"not a lens profile (JSON nested {depth} deep, a profile is 7)", path)
+    try:
+        return json.loads(data.decode("utf-8-sig"), parse_int=_parse_int, parse_constant=_parse_constant)
+    except _Refused as e:
+        raise ProfileError(f"not a lens profile (it holds {e})", path) from e
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise ProfileError("not a lens profile (not valid JSON)", path) from e

@@ -8,14 +8,12 @@ import cv2
 import numpy as np
 
 from lenscal.io.atomic import write_bytes_atomic
-from lenscal.io.images import srgb_encode
+from lenscal.io.images import encode_picture, srgb_encode
 
 
-def _encode_png(path: Path, rgb8: np.ndarray) -> None:
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb8[..., ::-1]))
-    if not ok:
-        raise RuntimeError("PNG encoding failed")
-    write_bytes_atomic(path, buf.tobytes())
+def _encode_png(path: Path, rgb8: np.ndarray, command: str = "learn") -> None:
+    """Write an RGB picture as a PNG carrying lenscal's note (so it is known as lenscal's own)."""
+    write_bytes_atomic(path, encode_picture(rgb8, "png", {"command": command}))
 
 
 def psf_grid_image(grid: np.ndarray, zoom: int = 8, gap: int = 4, gamma: float = 0.5) -> np.ndarray:
@@ -133,5 +131,5 @@ def profile_sheet(grid: np.ndarray) -> tuple[np.ndarray, dict]:
 
 def save_profile_sheet(grid: np.ndarray, path: Path) -> dict:
     img, numbers = profile_sheet(grid)
-    _encode_png(path, img)
+    _encode_png(path, img, command="show")
     return numbers

@@ -54,7 +54,7 @@ def test_develop_into_the_source_folder_does_not_overwrite_a_tiff(tmp_path, rng)
     r = run_cli("develop", src, "-o", tmp_path)
     assert r.returncode == 0, r.stderr
     assert tree_hashes(tmp_path)["photo.tif"] == digest["photo.tif"]
-    assert (tmp_path / "photo_lenscal.tif").exists()
+    assert (tmp_path / "photo_tif.tif").exists()  # the input's extension added: never its own name
 
 
 @needs_shared

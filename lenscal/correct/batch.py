@@ -1,21 +1,28 @@
 """Correct many photos: develop, check the profile, deconvolve, write; resumable and isolated.
 
-Rules (each one tested on real files in tests/correct/test_batch.py):
-- an output never replaces an original, nor an existing output unless ``overwrite``;
+Rules (each one tested on real files in tests/correct/test_batch.py and tests/test_bad_inputs.py):
+- outputs are named by io.outputs.plan_outputs: never an input, never one name for two inputs;
+  an existing file there is replaced only when lenscal wrote it and ``overwrite`` is given, and
+  anything else is never touched (that photo fails, exit code 4);
 - outputs are written atomically, so an existing output is a finished one: re-running the same
   command skips it and an interrupted shoot resumes where it stopped;
 - one photo failing (corrupt file, profile mismatch, disk error) never stops the others; each
   photo gets a result (done / skipped / failed with the one-line reason);
 - ``jobs`` > 1 runs photos in worker processes started with ``spawn`` (never ``fork``: torch and
-  OpenMP threads do not survive a fork), each worker with its share of the CPU threads.
+  OpenMP threads do not survive a fork), each worker with its share of the CPU threads. Workers
+  ignore Ctrl-C (the terminal sends it to them too); the parent stops them with SIGTERM, on which
+  each removes its half-written file and exits quietly.
 The CLI turns the :class:`BatchSummary` into messages and an exit code.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import multiprocessing as mp
 import os
+import signal
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Literal
@@ -25,6 +32,7 @@ import numpy as np
 from lenscal.develop import DevelopSettings, load_camera_photo, load_photo
 from lenscal.errors import EXIT_FAILED, EXIT_OK, LenscalError, ProfileMismatchError
 from lenscal.io.formats import IMAGE_EXTENSIONS
+from lenscal.io.outputs import check_target, made_by, plan_outputs, prepare_folder
 from lenscal.io.shoot import expand_inputs
 from lenscal.profile import LensProfile
 
@@ -90,43 +98,28 @@ class BatchSummary:
 
 
 # -- names -------------------------------------------------------------------------------------
-def output_paths(source: Path, out_dir: Path | None, options: CorrectOptions,
-                 disambiguate: bool = False) -> tuple[Path, ...]:
-    """The TIFF or DNG (and preview) written for ``source``; never the source itself.
-
-    ``disambiguate`` adds the source extension (``a_dng_corrected.tif``) when two inputs share a
-    stem (``a.dng`` and ``a.tif``), so they cannot write the same file.
-    """
-    folder = out_dir if out_dir is not None else source.parent
-    stem = f"{source.stem}_{source.suffix.lstrip('.').lower()}" if disambiguate else source.stem
-    paths = [folder / f"{stem}{TAG}.{'dng' if options.format == 'dng' else 'tif'}"]
-    if options.preview:
-        paths.append(folder / f"{stem}{TAG}.{options.preview.lower().lstrip('.')}")
-    if any(p.resolve() == source.resolve() for p in paths):  # only reachable with odd names
-        paths = [p.with_name(p.stem + "_lenscal" + p.suffix) for p in paths]
-    return tuple(paths)
+def output_plan(sources: list[Path], out_dir: Path | None, options: CorrectOptions) -> dict[Path, tuple[Path, ...]]:
+    """The TIFF or DNG (and preview) of every source (io.outputs.plan_outputs: never an input, unique)."""
+    main = ".dng" if options.format == "dng" else ".tif"
+    exts = (main,) + ((f".{options.preview.lower().lstrip('.')}",) if options.preview else ())
+    return plan_outputs(sources, out_dir, TAG, exts)
 
 
-def plan_outputs(sources: list[Path], out_dir: Path | None, options: CorrectOptions) -> dict[Path, tuple[Path, ...]]:
-    """Outputs of every source, unique across the batch."""
-    stems: dict[str, int] = {}
-    for s in sources:
-        stems[s.stem] = stems.get(s.stem, 0) + 1
-    return {s: output_paths(s, out_dir, options, disambiguate=stems[s.stem] > 1) for s in sources}
-
-
-def expand_photos(inputs: list[str | Path]) -> list[Path]:
+def expand_photos(inputs: list[str | Path], on_pattern=None) -> list[Path]:
     """Folders (not recursive), glob patterns and files -> sorted unique photo paths.
 
-    lenscal's own outputs (``*_corrected.*`` images and DNGs) found in folders or globs are left out, so
+    lenscal's own corrected photos (``*_corrected.*`` images and DNGs, or any image whose note
+    says ``correct`` or ``preview`` wrote it) found in folders or patterns are left out, so
     correcting a folder twice in place does not correct the corrected photos. Explicitly named
     files are kept as given (a missing one then fails with its reason).
     """
-    return expand_inputs(inputs, skip=_is_output)
+    return expand_inputs(inputs, skip=_is_output, on_pattern=on_pattern)
 
 
 def _is_output(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_EXTENSIONS | {".dng"} and (path.stem.endswith(TAG) or path.stem.endswith(TAG + "_lenscal"))
+    if path.suffix.lower() not in IMAGE_EXTENSIONS | {".dng"}:
+        return False
+    return path.stem.endswith(TAG) or made_by(path) in ("correct", "preview")
 
 
 def profile_mismatches(sources: list[Path], profile: LensProfile) -> dict[Path, list[str]]:
@@ -152,10 +145,10 @@ def correct_one(source: Path, outputs: tuple[Path, ...], grid: np.ndarray, noise
     from lenscal.io.dng import write_linear_dng
     from lenscal.io.images import write_preview, write_tiff
 
-    todo = [p for p in outputs if options.overwrite or not p.exists()]
-    if not todo:
-        return FileResult(source, "skipped", outputs, "already corrected (use --overwrite to redo)")
     try:
+        todo = [p for p in outputs if check_target(p, options.overwrite)]
+        if not todo:
+            return FileResult(source, "skipped", outputs, "already corrected (use --overwrite to redo)")
         colour = None
         if options.format == "dng":
             photo, _, colour = load_camera_photo(source, options.develop)
@@ -175,7 +168,7 @@ def correct_one(source: Path, outputs: tuple[Path, ...], grid: np.ndarray, noise
         sharp = deconvolve(photo.pixels, grid, noise_sigma, strength=options.strength,
                            device=options.device, progress=progress, **options.solver)
         photo.pixels = sharp  # let the uncorrected pixels go (peak memory on 24 MP)
-        note = {"profile": options.profile_name or profile.provenance or "lens profile",
+        note = {"command": "correct", "profile": options.profile_name or profile.provenance or "lens profile",
                 "strength": options.strength, "corrected_from": source.name}
         for target in todo:
             if target.suffix.lower() in (".tif", ".tiff"):
@@ -187,7 +180,7 @@ def correct_one(source: Path, outputs: tuple[Path, ...], grid: np.ndarray, noise
                                  overwrite=options.overwrite)
                 del camera
             else:
-                write_preview(target, sharp, overwrite=options.overwrite)
+                write_preview(target, sharp, overwrite=options.overwrite, note={"corrected_from": source.name})
         return FileResult(source, "done", outputs, warnings=warnings)
     except LenscalError as e:
         return FileResult(source, "failed", outputs, e.one_line(), exit_code=e.exit_code)
@@ -198,7 +191,18 @@ def correct_one(source: Path, outputs: tuple[Path, ...], grid: np.ndarray, noise
 def _worker_init(threads: int) -> None:
     import torch
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    signal.signal(signal.SIGTERM, _worker_terminated)
     torch.set_num_threads(threads)
+
+
+def _worker_terminated(signum, frame) -> None:
+    """SIGTERM from the parent (Ctrl-C, or the batch itself terminated): remove the half-written
+    output and leave at once, without a traceback."""
+    from lenscal.io.atomic import remove_pending
+
+    remove_pending()
+    os._exit(128 + signum)
 
 
 def _worker(source: Path, outputs: tuple[Path, ...], profile: LensProfile, options: CorrectOptions) -> FileResult:
@@ -221,18 +225,19 @@ def correct_files(inputs: list[Path], profile: LensProfile, out_dir: Path | None
     import torch
 
     sources = [Path(p) for p in inputs]
-    plan = plan_outputs(sources, out_dir, options)
+    plan = output_plan(sources, out_dir, options)
     total = len(sources)
     results: dict[Path, FileResult] = {}
     cores = os.cpu_count() or 1
     jobs = max(1, min(jobs, len(sources) or 1))
     threads = options.threads or max(1, cores // jobs)
-    inputs_set = {s.resolve() for s in sources}
-    for s in sources:  # with --overwrite an output could otherwise replace another input photo
-        clash = [o for o in plan[s] if o.resolve() in inputs_set]
-        if clash:
-            results[s] = FileResult(s, "failed", plan[s], f"{clash[0]}: output would replace an input photo",
-                                    exit_code=EXIT_FAILED)
+    for folder in dict.fromkeys(o.parent for outs in plan.values() for o in outs):
+        try:
+            prepare_folder(folder)
+        except LenscalError as e:  # no photo can be written there
+            for s in sources:
+                if s not in results and any(o.parent == folder for o in plan[s]):
+                    results[s] = FileResult(s, "failed", plan[s], e.one_line(), exit_code=e.exit_code)
     pending = [s for s in sources if s not in results]
     if progress:
         progress("correcting", len(results), total, {})
@@ -255,14 +260,39 @@ def correct_files(inputs: list[Path], profile: LensProfile, out_dir: Path | None
         ctx = mp.get_context("spawn")
         with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init,
                                     initargs=(threads,)) as pool:
-            futures = {pool.submit(_worker, s, plan[s], profile, options): s for s in pending}
+            with _sigint_ignored():  # workers are born ignoring Ctrl-C (before their initializer runs)
+                futures = {pool.submit(_worker, s, plan[s], profile, options): s for s in pending}
             try:
                 finished = cf.as_completed(futures)
                 _collect(finished, futures, plan, results, total, progress)
             except KeyboardInterrupt:  # Ctrl-C: drop queued photos; finished outputs stay (atomic)
+                _terminate_workers(pool)
                 pool.shutdown(wait=False, cancel_futures=True)
                 raise
     return BatchSummary([results[s] for s in sources])
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ignore SIGINT while worker processes are started: they inherit it, so a Ctrl-C during their
+    start-up (torch's import takes seconds) cannot print a traceback from them."""
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: signals are not ours to handle
+        yield
+        return
+    try:
+        yield  # starting the processes takes milliseconds; a Ctrl-C in them is not seen
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _terminate_workers(pool: cf.ProcessPoolExecutor) -> None:
+    """SIGTERM every worker (each removes its half-written output, see _worker_terminated).
+    The executor has no public way to stop running work, hence its process table."""
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        if proc.is_alive():
+            proc.terminate()
 
 
 def _collect(finished, futures: dict, plan: dict, results: dict, total: int, progress: Progress | None) -> None:
@@ -279,4 +309,4 @@ def _collect(finished, futures: dict, plan: dict, results: dict, total: int, pro
 
 
 __all__ = ["CorrectOptions", "FileResult", "BatchSummary", "correct_files", "correct_one",
-           "expand_photos", "output_paths", "plan_outputs", "profile_mismatches"]
+           "expand_photos", "output_plan", "profile_mismatches"]

@@ -7,6 +7,7 @@ makernote), so EXIF is read with exifread and rawpy fills the gaps.
 from __future__ import annotations
 
 import json
+import logging
 from fractions import Fraction
 from pathlib import Path
 
@@ -29,6 +30,9 @@ _TAGS = {
     "orientation": ("Image Orientation",),
 }
 _NUMERIC = {"f_number", "focal_length", "iso", "exposure_time"}
+# exifread logs its findings ("PNG file does not have exif data") as warnings on stderr, where
+# only lenscal's one-line messages belong
+logging.getLogger("exifread").setLevel(logging.ERROR)
 
 
 def _number(tag) -> float | None:

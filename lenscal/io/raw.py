@@ -17,7 +17,9 @@ import numpy as np
 import rawpy
 
 from lenscal.errors import UnreadableFileError
+from lenscal.io.formats import has_raw_signature
 from lenscal.io.images import MAX_PIXELS, _check_file
+from lenscal.ui import quiet_c_stderr
 
 DEMOSAIC = {
     "linear": rawpy.DemosaicAlgorithm.LINEAR,
@@ -30,13 +32,27 @@ DEMOSAIC = {
 }
 
 
+def _check_signature(path: Path) -> None:
+    """Refuse files without a RAW header: LibRaw would guess a headerless dump's layout from its size."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError as e:
+        raise UnreadableFileError(f"cannot read file: {e.strerror or e}", path) from e
+    if not has_raw_signature(head):
+        raise UnreadableFileError("not a RAW file: no camera header (a headerless sensor dump?)", path,
+                                  "convert it to DNG with its real size and colour pattern")
+
+
 @contextlib.contextmanager
 def open_raw(path: Path) -> Iterator[rawpy.RawPy]:
     """Open a RAW file, turning LibRaw's errors into one-line messages."""
     path = Path(path)
     _check_file(path)
+    _check_signature(path)
     try:
-        raw = rawpy.imread(str(path))
+        with quiet_c_stderr():
+            raw = rawpy.imread(str(path))
     except rawpy.LibRawFileUnsupportedError as e:
         raise UnreadableFileError("not a RAW file LibRaw can read (unsupported or corrupt)", path,
                                   "check the file, or convert it to DNG") from e
@@ -45,7 +61,8 @@ def open_raw(path: Path) -> Iterator[rawpy.RawPy]:
                                   "the file may be truncated: copy it again") from e
     try:
         try:
-            raw.unpack()  # read all the data now: truncated files fail here, with a clear message
+            with quiet_c_stderr():
+                raw.unpack()  # read all the data now: truncated files fail here, with a clear message
         except (rawpy.LibRawError, ValueError) as e:
             raise UnreadableFileError("RAW data is truncated or corrupt", path,
                                       "copy the file again from the card") from e

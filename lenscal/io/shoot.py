@@ -6,7 +6,9 @@ used together. Refusals name the offending files and say what to do.
 
 from __future__ import annotations
 
+import glob
 import math
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,24 +34,46 @@ class Shoot:
         return len(self.paths)
 
 
-def expand_inputs(inputs: list[str | Path], skip: Callable[[Path], bool] | None = None) -> list[Path]:
+GLOB_CHARS = "*?["
+
+
+def is_pattern(item: str | Path) -> bool:
+    """Whether an input is a glob pattern: only a path that does not exist and has glob characters
+    (one the shell left alone because it was quoted). An existing path is always taken literally,
+    so names such as ``a[1].png`` or ``vacation [final].png`` are files, not patterns."""
+    return not os.path.lexists(item) and any(ch in str(item) for ch in GLOB_CHARS)
+
+
+def expand_inputs(inputs: list[str | Path], skip: Callable[[Path], bool] | None = None,
+                  on_pattern: Callable[[str, int], None] | None = None) -> list[Path]:
     """Folders (their photos, not recursive), glob patterns and files -> sorted unique photo paths.
 
-    ``skip`` leaves out what folders and globs find (e.g. lenscal's own outputs); a file named
-    explicitly is always kept, so a missing or odd one fails later with its reason.
+    ``skip`` leaves out what folders and patterns find (e.g. lenscal's own outputs); a file named
+    explicitly is always kept, so a missing or odd one fails later with its reason. A pattern is
+    expanded as the shell would (hidden files left out) and ``on_pattern(pattern, matches)`` is told;
+    one that matches no photo is an error, never silently nothing. One file reached by two paths
+    (a link, ``./``) is kept once.
     """
-    out: list[Path] = []
+    found: list[Path] = []
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            found = [q for q in p.iterdir() if q.is_file() and is_photo(q) and not q.name.startswith(".")]
-        elif any(ch in str(item) for ch in "*?["):
-            found = [q for q in p.parent.glob(p.name) if q.is_file() and is_photo(q)]
+            hits = [q for q in sorted(p.iterdir()) if q.is_file() and is_photo(q) and not q.name.startswith(".")]
+        elif is_pattern(item):
+            hits = [Path(q) for q in sorted(glob.glob(str(item))) if Path(q).is_file() and is_photo(Path(q))]
+            if not hits:
+                raise LenscalError("no such file or folder, and no photo matches it as a pattern", p,
+                                   "check the name; an existing file is always taken as it is")
+            if on_pattern:
+                on_pattern(str(item), len(hits))
         else:
-            out.append(p)
+            found.append(p)
             continue
-        out += [q for q in found if skip is None or not skip(q)]
-    return sorted(dict.fromkeys(out))
+        found += [q for q in hits if skip is None or not skip(q)]
+    unique: dict[str, Path] = {}
+    for q in sorted(found):
+        unique.setdefault(os.path.realpath(q), q)
+    return sorted(unique.values())
 
 
 def _ev(m: Metadata) -> float | None:
@@ -71,7 +95,7 @@ def scan_shoot(inputs: list[str | Path] | str | Path, *, name: str = "set", min_
         inputs = [inputs]
     for item in inputs:
         p = Path(item)
-        if not p.exists() and not any(ch in str(item) for ch in "*?["):
+        if not os.path.lexists(p) and not is_pattern(item):
             raise ShootError("no such file or folder", p)
     paths = expand_inputs(inputs)
     label = ", ".join(str(i) for i in inputs)

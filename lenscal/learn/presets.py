@@ -18,6 +18,22 @@ MAGNIFY = ("off", "node", "radial")  # how the fine grid's kernel scales are lea
 CHOICES = {"magnify": ("auto", *MAGNIFY), "edge_widths": ("auto", "absolute", "level", "pattern", "off"),
            "lateral_from": ("auto", "measured", "learned")}
 
+# the valid range (inclusive) of every numeric setting, checked on --set (get_settings); for a
+# tuple (channels, coarse), the range of each of its numbers
+RANGES: dict[str, tuple[float, float]] = {
+    "patch": (8, 256), "centre_fraction": (0.05, 1), "centre_max": (64, 100_000), "level": (0.01, 1),
+    "channels": (1, 1024), "fourier": (1, 256), "step1_steps": (1, 10**7), "step1_batch": (1, 65536),
+    "step1_lr": (0, 1), "ema_std": (0, 1), "replace_position": (0, 1), "step2_steps": (1, 10**7),
+    "step2_min_steps": (0, 10**7), "step2_batch": (1, 65536), "aux_lr": (0, 1), "kernel_lr": (0, 1),
+    "kernel_lr_halving": (1, 10**9), "kernel_lr_floor": (0, 1), "kernel_smooth": (0, 10), "fine_smooth": (0, 10),
+    "kernel_average": (0, 0.99999), "sigma_init": (0, 1), "sigma_lr": (0, 1), "gain_lr": (0, 1), "tint_lr": (0, 1),
+    "init_width": (0.1, 20), "diffraction_smooth": (0, 10), "diffraction_init_width": (0.1, 20),
+    "magnify_lr": (0, 1), "coarse": (1, 32), "coarse_fraction": (0, 1), "com_weight": (0, 1e6),
+    "spread_weight": (0, 1e6), "smooth_weight": (0, 1e6), "colour_weight": (0, 1e6), "lateral_lr": (0, 1),
+    "t_min": (0, 0.99), "check_every": (1, 10**6), "stop_change": (0, 10), "stop_patience": (1, 10**6),
+    "checkpoint_seconds": (0, 1e12), "progress_every": (1, 10**6), "threads": (0, 1024),
+}
+
 
 @dataclass(frozen=True)
 class LearnSettings:
@@ -232,7 +248,8 @@ def get_settings(preset: str, overrides: dict | None = None) -> LearnSettings:
     if unknown:
         raise LenscalError(f"unknown learn setting(s): {', '.join(sorted(unknown))}",
                            hint="see lenscal/learn/presets.py for the names")
-    for key in ("channels", "coarse"):
+    tuples = ("channels", "coarse")
+    for key in tuples:
         if isinstance(overrides.get(key), list):
             overrides[key] = tuple(overrides[key])
     for key, value in overrides.items():  # a typo such as mirror=False must not pass as a truthy string
@@ -247,4 +264,25 @@ def get_settings(preset: str, overrides: dict | None = None) -> LearnSettings:
                                    hint=f"e.g. --set {key}=false")
         elif isinstance(default, (int, float)) and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise LenscalError(f"learn setting {key} must be a number, got {value!r}", hint=f"e.g. --set {key}={default}")
+        if key in tuples and value is not None and not isinstance(value, tuple):
+            raise LenscalError(f"learn setting {key} must be a list of numbers, got {value!r}",
+                               hint=f"e.g. --set {key}=[3,3]")
+        if key in RANGES and value is not None:
+            overrides[key] = _check_range(key, value, RANGES[key], whole=key in tuples or isinstance(default, int),
+                                          length=2 if key == "coarse" else None)
     return dataclasses.replace(settings, **overrides)
+
+
+def _check_range(key: str, value, bounds: tuple[float, float], whole: bool, length: int | None):
+    """``value`` within its range (RANGES), whole numbers made ints; anything else is refused."""
+    lo, hi = bounds
+    numbers = value if isinstance(value, tuple) else (value,)
+    if not numbers or (length and len(numbers) != length) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and lo <= v <= hi
+            and (not whole or float(v).is_integer()) for v in numbers):
+        kind = "whole numbers" if isinstance(value, tuple) else ("a whole number" if whole else "a number")
+        raise LenscalError(f"learn setting {key} must be {kind} from {lo:g} to {hi:g}, got {value!r}",
+                           hint="see lenscal/learn/presets.py for what it does")
+    if not whole:
+        return value
+    return tuple(int(v) for v in numbers) if isinstance(value, tuple) else int(value)

@@ -13,7 +13,7 @@ import tifffile
 
 from conftest import make_dng, tree_hashes
 from lenscal.correct.batch import (BatchSummary, CorrectOptions, FileResult, correct_files, expand_photos,
-                                   output_paths, profile_mismatches)
+                                   output_plan, profile_mismatches)
 from lenscal.errors import EXIT_DISK, EXIT_FAILED, EXIT_MISMATCH, EXIT_OK, EXIT_USAGE
 from lenscal.io.images import read_image
 from lenscal.io.metadata import read_metadata
@@ -93,17 +93,22 @@ def test_batch_writes_tiffs_with_exif_and_note_isolates_failures_and_resumes(sho
     assert (out / "img_0_corrected.tif").stat().st_mtime_ns == stamp["img_0_corrected.tif"]
 
 
-def test_overwrite_replaces_outputs_only_when_asked(shoot, tmp_path):
+def test_overwrite_replaces_lenscal_outputs_only_when_asked_and_foreign_files_never(shoot, tmp_path):
     root, profile = shoot
     src = [root / "img_1.dng"]
     out = tmp_path / "o"
     correct_files(src, profile, out, options=_opts())
     tif = out / "img_1_corrected.tif"
-    tif.write_bytes(b"precious")
+    stamp = tif.stat().st_mtime_ns
     assert correct_files(src, profile, out, options=_opts()).results[0].status == "skipped"
-    assert tif.read_bytes() == b"precious"
+    assert tif.stat().st_mtime_ns == stamp
     assert correct_files(src, profile, out, options=_opts(overwrite=True)).exit_code == EXIT_OK
-    assert read_image(tif)[0].shape == (*SIZE, 3)
+    assert tif.stat().st_mtime_ns != stamp and read_image(tif)[0].shape == (*SIZE, 3)
+    tif.write_bytes(b"precious")  # a file lenscal did not write, where its output would go
+    for overwrite in (False, True):
+        summary = correct_files(src, profile, out, options=_opts(overwrite=overwrite))
+        assert summary.exit_code == EXIT_DISK and "not written by lenscal" in summary.results[0].reason
+        assert tif.read_bytes() == b"precious"
 
 
 def test_in_place_outputs_never_replace_originals(tmp_path):
@@ -179,5 +184,5 @@ def test_summary_exit_codes():
     assert BatchSummary([bad, skip]).exit_code == EXIT_USAGE
     disk = FileResult(Path("e"), "failed", reason="e: disk full", exit_code=EXIT_DISK)
     assert BatchSummary([ok, disk]).exit_code == EXIT_DISK
-    assert output_paths(Path("x/a.dng"), None, CorrectOptions(preview="jpg")) == (Path("x/a_corrected.tif"),
-                                                                                 Path("x/a_corrected.jpg"))
+    plan = output_plan([Path("x/a.dng")], None, CorrectOptions(preview="jpg"))
+    assert plan[Path("x/a.dng")] == (Path("x/a_corrected.tif"), Path("x/a_corrected.jpg"))
