@@ -584,9 +584,10 @@ SHEET_TARGETS = {  # name -> (make the target in folder d given profile p; None 
 
 @pytest.mark.parametrize("command", [["show"], ["profiles", "show"]], ids=" ".join)
 @pytest.mark.parametrize("name", sorted(SHEET_TARGETS))
-def test_sheet_target_refused(name, command, tmp_path, capsys):
+def test_sheet_target_refused(name, command, tmp_path, capsys, monkeypatch):
     d = tmp_path / "src"
     d.mkdir()
+    monkeypatch.chdir(d)  # where show draws without -o
     p = d / "lens.json"
     p.write_text(json.dumps(_profile_json()))
     make, code, word = SHEET_TARGETS[name]
@@ -599,7 +600,8 @@ def test_sheet_target_refused(name, command, tmp_path, capsys):
     no_parts(tmp_path)
 
 
-def test_sheet_replaces_only_its_own_picture(tmp_path, capsys):
+def test_sheet_replaces_only_its_own_picture(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # show draws into the current folder
     p = tmp_path / "lens.json"
     p.write_text(json.dumps(_profile_json()))
     ok(cli(capsys, "show", p))
