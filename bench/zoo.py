@@ -310,10 +310,14 @@ def learn(case: Case, folder: Path, overrides: dict, seed: int) -> dict:
     from lenscal.workflow import learn_profile
 
     out = WORK / case.name / TAG / "profile.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     notes: list[str] = []
     t0 = time.perf_counter()
     try:
         kw = {"force": True} if "force" in learn_profile.__code__.co_varnames else {}  # scored even if it fails its check
+        if "on_result" in learn_profile.__code__.co_varnames:  # the step-2 grid, for post-hoc experiments
+            kw["on_result"] = lambda r: np.savez_compressed(out.with_name("grids.npz"), step2=r.history["step2_grid"],
+                                                            final=r.grid, sigma=r.sigma)
         summary = learn_profile(folder / "sharp", folder / "blurry", out, settings=DevelopSettings(), seed=seed,
                                 pixel_pitch=case.pitch_um if case.known_camera else None, overrides=overrides,
                                 warn=notes.append, step1_cache=WORK / case.name / "step1.pt", **kw)

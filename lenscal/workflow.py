@@ -86,7 +86,8 @@ def learn_profile(sharp_dir: Path, blurry_dir: Path, output: Path, *, settings: 
                   preset: str = "fast", seed: int = 0, device: str = "auto", resume: bool = False,
                   grid: int = 8, truth: Path | None = None, progress: Progress | None = None,
                   warn: Callable[[str], None] | None = None, overrides: dict | None = None,
-                  pixel_pitch: float | None = None, step1_cache: Path | None = None, force: bool = False) -> dict:
+                  pixel_pitch: float | None = None, step1_cache: Path | None = None, force: bool = False,
+                  on_result: Callable | None = None) -> dict:
     """Scan, develop, learn and save a profile with its pictures; returns a JSON-able summary.
 
     With ``pixel_pitch`` (um) and the sets' f-numbers known, the blurry set's diffraction is
@@ -122,6 +123,8 @@ def learn_profile(sharp_dir: Path, blurry_dir: Path, output: Path, *, settings: 
                         device=device, grid_shape=(grid, grid), checkpoint_dir=checkpoints, resume=resume,
                         progress=progress, overrides=overrides, diffraction=diffraction["scales_px"],
                         f_number=blurry_set.meta.f_number, step1_cache=step1_cache)
+    if on_result is not None:  # benchmarks keep what the learn found before it is judged
+        on_result(result)
     meta = blurry_set.meta
     check = result.check
     if check is not None and not check.passed and not force:

@@ -310,6 +310,7 @@ class _Run:
     def result(self) -> LearnResult:
         m = self.matcher
         kernels = m.estimate()
+        self.history["step2_grid"] = kernels.numpy().astype(np.float32)  # before any post-processing
         rows, cols = self.grid_shape
         stability = (ncc(kernels, self.snapshot).numpy() if self.snapshot is not None
                      and self.snapshot.shape == kernels.shape else np.ones((rows, cols)))
