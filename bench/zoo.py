@@ -317,7 +317,7 @@ def learn(case: Case, folder: Path, overrides: dict, seed: int) -> dict:
         kw = {"force": True} if "force" in learn_profile.__code__.co_varnames else {}  # scored even if it fails its check
         if "on_result" in learn_profile.__code__.co_varnames:  # the step-2 grid, for post-hoc experiments
             kw["on_result"] = lambda r: np.savez_compressed(out.with_name("grids.npz"), step2=r.history["step2_grid"],
-                                                            final=r.grid, sigma=r.sigma)
+                                                            final=r.grid, sigma=r.sigma, gains=r.gains)
         summary = learn_profile(folder / "sharp", folder / "blurry", out, settings=DevelopSettings(), seed=seed,
                                 pixel_pitch=case.pitch_um if case.known_camera else None, overrides=overrides,
                                 warn=notes.append, step1_cache=WORK / case.name / "step1.pt", **kw)
@@ -387,6 +387,24 @@ def evaluate(case: Case, folder: Path, profile_path: Path | None, true8: np.ndar
         gains[name] = by_it[best]
         gains[f"{name}_iterations"] = best
     return {k: (round(float(np.mean(v)), 3) if isinstance(v, list) else v) for k, v in gains.items()}
+
+
+def evaluate_grids(case: Case, folder: Path, grids: dict[str, np.ndarray]) -> dict[str, float]:
+    """Mean PSNR gain of the held-out photos corrected with each grid (no baselines)."""
+    from lenscal.correct.deconv import deconvolve
+    from lenscal.develop import load_photo
+
+    refs = np.load(folder / "test" / "references.npz")
+    gains: dict[str, list[float]] = {k: [] for k in grids}
+    for i, dng in enumerate(sorted((folder / "test").glob("*.dng"))):
+        y = load_photo(dng)[0].pixels
+        ref = refs[f"arr_{i}"]
+        for k, g in grids.items():
+            out = deconvolve(y, g, 0.01, **SOLVER)
+            for y0, x0, h, w in crops(case.size):
+                sl = (slice(y0, y0 + h), slice(x0, x0 + w))
+                gains[k].append(psnr(out[sl], ref[sl]) - psnr(y[sl], ref[sl]))
+    return {k: round(float(np.mean(v)), 3) for k, v in gains.items()}
 
 
 def run_case(case: Case, overrides: dict, seed: int) -> dict:

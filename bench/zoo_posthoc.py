@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""Post-hoc experiments on the zoo's saved step-2 grids: the steps that follow step 2 (mirror
+average, edge-width calibration, measured lateral colour, self-check) replayed with other
+settings, without learning again. Scores as bench/zoo.py does.
+
+    .venv/bin/python bench/zoo_posthoc.py --tag default --cases sim-f16-diff-T --modes off level absolute pattern
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import zoo  # noqa: E402
+
+from lenscal.develop import DevelopSettings  # noqa: E402
+from lenscal.io.shoot import scan_shoot  # noqa: E402
+from lenscal.learn import widths  # noqa: E402
+from lenscal.learn.lateral import measure_lateral, set_lateral  # noqa: E402
+from lenscal.learn.pipeline import _Run  # noqa: E402
+from lenscal.learn.presets import get_settings  # noqa: E402
+from lenscal.learn.selfcheck import judge  # noqa: E402
+from lenscal.optics.psf import grid_report, mirror_average  # noqa: E402
+from lenscal.workflow import develop_shoot, with_shared_white_balance  # noqa: E402
+
+
+def replay(case, tag: str, modes: list[str], lateral: str, evaluate: bool) -> list[dict]:
+    folder = zoo.WORK / case.name / "shoot"
+    saved = np.load(zoo.WORK / case.name / tag / "grids.npz")
+    sharp_set, blurry_set = scan_shoot(folder / "sharp"), scan_shoot(folder / "blurry")
+    settings = with_shared_white_balance(DevelopSettings(), sharp_set, blurry_set)
+    sharp = [p.pixels for p in develop_shoot(sharp_set, settings, "", None)]
+    blurry = [p.pixels for p in develop_shoot(blurry_set, settings, "", None)]
+    run = _Run(sharp, blurry, get_settings("fast"), 0, torch.device("cpu"), (8, 8), 13, None, None)
+    gain = float(saved["gains"][1] / run.gain0[1])
+    true8, _ = zoo.truth(case)
+    step2 = torch.from_numpy(saved["step2"]).double()
+    grid0 = mirror_average(step2)
+    out = []
+    for mode in modes:
+        grid = grid0
+        info = {}
+        if mode != "off":
+            gen = torch.Generator().manual_seed(1)
+            tiles = widths.sharp_tiles(run.crops, gen) * gain
+            blurry_g = [img[:, :, 1] * np.float32(run.scale) for img in blurry]
+            grid, info = widths.calibrate(grid0, blurry_g, tiles, run.noise_rgb[1] * run.scale, True, gen, mode=mode)
+        if lateral == "measured":
+            coef, _ = measure_lateral(blurry)
+            grid = set_lateral(grid, coef, run.frame)
+        gen = torch.Generator().manual_seed(2)
+        forward = widths.forward_check(grid, [img * np.float32(run.scale) for img in blurry], run.crops * gain,
+                                       tuple(v * run.scale for v in run.noise_rgb), True, gen)
+        check = judge(forward)
+        rep = grid_report(grid, true8)
+        row = {"case": case.name, "mode": mode, "l2_ratio": round(rep["l2"] / rep["l2_gaussian"], 3),
+               "ncc": round(rep["ncc_mean"], 4), "lateral": round(rep["lateral_colour_error_mean"], 3),
+               "check": check.passed, "agreement": check.agreement,
+               "cells": info.get("cells")}
+        if evaluate:
+            g = grid.numpy().astype(np.float32)
+            gains = zoo.evaluate_grids(case, folder, {"learned": g, "true": true8})
+            row["gain"], row["gain_true"] = gains["learned"], gains["true"]
+        out.append(row)
+        print(json.dumps({k: v for k, v in row.items() if k != "cells"}), flush=True)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", nargs="+", required=True)
+    ap.add_argument("--tag", default="default")
+    ap.add_argument("--modes", nargs="+", default=["off", "level", "absolute", "pattern"])
+    ap.add_argument("--lateral", default="learned", choices=["learned", "measured"])
+    ap.add_argument("--no-eval", action="store_true")
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    rows = []
+    for name in args.cases:
+        case = next(c for c in zoo.CASES if c.name == name)
+        rows += replay(case, args.tag, args.modes, args.lateral, not args.no_eval)
+    if args.out:
+        args.out.write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
