@@ -53,7 +53,9 @@ def replay(case, tag: str, modes: list[str], lateral: str, evaluate: bool) -> li
             gen = torch.Generator().manual_seed(1)
             tiles = widths.sharp_tiles(run.crops, gen) * gain
             blurry_g = [img[:, :, 1] * np.float32(run.scale) for img in blurry]
-            grid, info = widths.calibrate(grid0, blurry_g, tiles, run.noise_rgb[1] * run.scale, True, gen, mode=mode)
+            sharp_g = [img[:, :, 1] * np.float32(run.scale * run.gain0[1]) for img in sharp]
+            grid, info = widths.calibrate(grid0, blurry_g, tiles, run.noise_rgb[1] * run.scale, True, gen, mode=mode,
+                                          sharp_g=sharp_g)
         if lateral == "measured":
             coef, _ = measure_lateral(blurry)
             grid = set_lateral(grid, coef, run.frame)
@@ -79,7 +81,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", nargs="+", required=True)
     ap.add_argument("--tag", default="default")
-    ap.add_argument("--modes", nargs="+", default=["off", "level", "absolute", "pattern"])
+    ap.add_argument("--modes", nargs="+", default=["off", "relative", "level", "absolute", "pattern"])
     ap.add_argument("--lateral", default="learned", choices=["learned", "measured"])
     ap.add_argument("--no-eval", action="store_true")
     ap.add_argument("--out", type=Path, default=None)

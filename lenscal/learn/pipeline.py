@@ -98,7 +98,7 @@ class _Run:
         self.diffraction = None if found is None else torch.from_numpy(found)
         self.grid_shape, self.k = tuple(grid_shape), kernel_size
         self.checkpoint, self.progress = checkpoint, progress
-        self.blurry = blurry
+        self.blurry, self.sharp = blurry, sharp
         self.frame = blurry[0].shape[:2]
         mean_b, mean_s = checks.channel_means(blurry), checks.channel_means(sharp)
         if (mean_b <= 0).any() or (mean_s <= 0).any():
@@ -286,8 +286,9 @@ class _Run:
         gen = torch.Generator().manual_seed(self.seed + 1)
         tiles = widths.sharp_tiles(self.crops, gen) * gain
         blurry_g = [img[:, :, 1] * np.float32(self.scale) for img in self.blurry]
+        sharp_g = [img[:, :, 1] * np.float32(self.scale * self.gain0[1]) for img in self.sharp]
         out, info = widths.calibrate(kernels, blurry_g, tiles, self.noise_rgb[1] * self.scale, self.s.mirror, gen,
-                                     mode=self.s.edge_widths)
+                                     mode=self.s.edge_widths, sharp_g=sharp_g)
         self.history["edge_widths"] = info
         if self.progress:
             self.progress(WIDTHS, 1, 1, {})

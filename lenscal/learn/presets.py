@@ -15,7 +15,7 @@ from lenscal.errors import LenscalError
 
 MAGNIFY = ("off", "node", "radial")  # how the fine grid's kernel scales are learned (match.PSFGrid.log_scales)
 # the settings that take one of a few names
-CHOICES = {"magnify": ("auto", *MAGNIFY), "edge_widths": ("auto", "absolute", "level", "pattern", "off"),
+CHOICES = {"magnify": ("auto", *MAGNIFY), "edge_widths": ("auto", "relative", "absolute", "level", "pattern", "off"),
            "lateral_from": ("auto", "measured", "learned")}
 
 # the valid range (inclusive) of every numeric setting, checked on --set (get_settings); for a

@@ -239,19 +239,24 @@ def _stretch(kernels: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
     return magnify(kernels, log_scale[..., None].expand(kernels.shape[:-2]), about=c)
 
 
-MODES = ("absolute", "level", "pattern")
+MODES = ("relative", "absolute", "level", "pattern")
 
 
 def calibrate(grid: torch.Tensor, blurry_g: list[np.ndarray], tiles: torch.Tensor, sigma: float,
-              mirror: bool, gen: torch.Generator, mode: str = "absolute") -> tuple[torch.Tensor, dict]:
+              mirror: bool, gen: torch.Generator, mode: str = "relative",
+              sharp_g: list[np.ndarray] | None = None) -> tuple[torch.Tensor, dict]:
     """The grid (rows, cols, 3, K, K) with each node stretched until the sharp tiles blurred by
     it show the blurry photos' sharpest-edge widths near that node, and what was measured.
 
     ``blurry_g`` and ``tiles`` (the sharp centre crops' G, in the blurry photos' units: exposure
-    ratio applied) and ``sigma`` (the blurry photos' noise) share units. ``mode``: "absolute",
-    every place's width as its edges say (whatever the two sets' scenes); "level", the grid's
-    mean width as all the edges say, its pattern across the frame step 2's; "pattern", the
-    pattern as the edges say, the mean width step 2's.
+    ratio applied) and ``sigma`` (the blurry photos' noise) share units. ``mode``:
+    "relative" (needs ``sharp_g``, the sharp photos' G): at every place the kernel adds to the
+    sharp tiles' edges what the blurry photos' edges there have beyond the sharp photos' edges at
+    the same place (like with like: what the photos' composition does to edges, a sharp subject
+    in the middle and soft backgrounds at the borders, is in both sets and cancels);
+    "absolute", every place's width as the blurry photos' edges say; "level", the grid's mean
+    width as all the edges say, its pattern across the frame step 2's; "pattern", the pattern as
+    the edges say, the mean width step 2's.
     """
     rows, cols = grid.shape[:2]
     threshold = edge_threshold(blurry_g, sigma)
@@ -270,10 +275,15 @@ def calibrate(grid: torch.Tensor, blurry_g: list[np.ndarray], tiles: torch.Tenso
     log_scale = np.zeros(len(unique))
     start = table[np.argmin(np.abs(STRETCH)), :]  # the grid as step 2 left it
     target = np.full(len(unique), np.nan)
+    if mode == "relative":
+        sharp, sharp_count = measure_edges(sharp_g, rows, cols, mirror, edge_threshold(sharp_g))
+        base = blurrer.widths(torch.from_numpy(np.pad([[1.0]], grid.shape[-1] // 2)), threshold)
+        node_measured = np.percentile(base, PERCENTILE) + node_measured - sharp.reshape(-1)[unique]
+        ok &= np.isfinite(node_measured)
     if ok.sum() >= 2:
         weight = count.reshape(-1)[unique][ok].astype(float)
         offset = np.average(node_measured[ok] - start[ok], weights=weight)  # edges' mean width beyond step 2's
-        target[ok] = {"absolute": node_measured[ok], "level": start[ok] + offset,
+        target[ok] = {"relative": node_measured[ok], "absolute": node_measured[ok], "level": start[ok] + offset,
                       "pattern": node_measured[ok] - offset}[mode]
         for j in np.flatnonzero(ok):
             order = np.argsort(table[:, j])
