@@ -85,6 +85,7 @@ class Case:
     n_photos: int = 6  # per set
     n_test: int = 2
     seed: int = 0
+    field: float = 1.0  # how far out in the lens's image circle the frame's corner lies (1: full frame)
 
 
 def _c(name, half, lens, fs, fb, pitch, known, size, iso, sets, **kw) -> Case:
@@ -93,30 +94,33 @@ def _c(name, half, lens, fs, fb, pitch, known, size, iso, sets, **kw) -> Case:
 
 S04, S1, S3, S12, S24 = (512, 768), (800, 1280), (1280, 1920), (2832, 4240), (4000, 6000)
 CASES = [
-    # tuning half: analytic lens + three lens designs, even-ranked photos
+    # tuning half: the analytic lens and three lens designs, even-ranked photos
     _c("sim-f16-alt-T", "tuning", "analytic", 5.6, 16, 3.3, True, S04, 200, "alternated"),
     _c("sim-f16-diff-T", "tuning", "analytic", 5.6, 16, 3.3, True, S1, 200, "different"),
     _c("sim-f1.7-diff-T", "tuning", "analytic", 5.6, 1.7, 3.3, False, S1, 400, "different"),
     _c("sim-f1.7-alt-T", "tuning", "analytic", 5.6, 1.7, 3.3, True, S1, 100, "alternated"),
-    _c("ef50-f16-alt-T", "tuning", "ef50mm_f1.8", 5.6, 16, 4.0, False, S1, 200, "alternated"),
-    _c("ef50-wide-diff-T", "tuning", "ef50mm_f1.8", 5.6, 1.8, 4.0, False, S1, 800, "different"),
-    _c("rf24-wide-alt-T", "tuning", "rf24mm_f1.8", 8.0, 1.8, 3.0, True, S3, 200, "alternated"),
-    _c("rf24-f22-few-T", "tuning", "rf24mm_f1.8", 5.6, 22, 2.0, False, S1, 1600, "few", n_photos=4),
-    _c("sigma70-wide-diff-T", "tuning", "sigma70mm_f2.8", 5.6, 2.8, 6.0, True, S1, 100, "different"),
-    _c("sigma70-f16-diff-T", "tuning", "sigma70mm_f2.8", 5.6, 16, 3.0, False, S12, 400, "different", n_photos=3),
-    # validation half: other lens designs, odd-ranked photos
+    _c("rf24-f22-few-T", "tuning", "rf24mm_f1.8", 5.6, 22, 2.0, False, S1, 1600, "few", n_photos=4, field=0.5),
+    _c("rf24-wide-alt-T", "tuning", "rf24mm_f1.8", 8.0, 1.85, 3.0, True, S3, 200, "alternated", field=0.6),
+    _c("sigma70-wide-diff-T", "tuning", "sigma70mm_f2.8", 5.6, 2.88, 6.0, True, S1, 100, "different"),
+    _c("sigma70-f16-diff-T", "tuning", "sigma70mm_f2.8", 5.6, 16, 3.0, False, S12, 400, "different", n_photos=3,
+       field=0.7),
+    _c("ef100-wide-alt-T", "tuning", "ef100mm_f2.8", 5.6, 2.88, 4.5, False, S1, 800, "alternated", field=0.8),
+    _c("ef100-f22-diff-T", "tuning", "ef100mm_f2.8", 8.0, 22, 4.0, True, S1, 200, "different"),
+    # validation half: six other lens designs, odd-ranked photos
     _c("sim-f16-diff-V", "validation", "analytic", 5.6, 16, 3.3, False, S1, 400, "different"),
     _c("sim-f1.7-alt-V", "validation", "analytic", 5.6, 1.7, 3.3, True, S04, 200, "alternated"),
-    _c("ef85-f16-alt-V", "validation", "ef85mm_f1.8", 5.6, 16, 4.0, False, S1, 200, "alternated"),
-    _c("ef85-wide-diff-V", "validation", "ef85mm_f1.8", 5.6, 1.8, 4.0, False, S1, 400, "different"),
-    _c("ef35-wide-alt-V", "validation", "ef35mm_f2.0", 8.0, 2.0, 3.0, True, S3, 100, "alternated"),
-    _c("ef35-f22-diff-V", "validation", "ef35mm_f2.0", 5.6, 22, 2.0, False, S1, 800, "different"),
-    _c("yn50-wide-few-V", "validation", "yongnuo_50mm_f1.8", 5.6, 1.8, 4.5, False, S1, 200, "few", n_photos=4),
-    _c("ef100-f16-diff-V", "validation", "ef100mm_f2.8", 5.6, 16, 6.0, True, S1, 1600, "different"),
-    _c("rf50-wide-alt-V", "validation", "rf50mm_f1.8", 5.6, 1.8, 3.0, False, S24, 200, "alternated", n_photos=3),
-    _c("ef40-wide-alt-V", "validation", "ef40mm_f2.8", 5.6, 2.8, 2.0, False, S1, 400, "alternated"),
+    _c("ef85-f16-alt-V", "validation", "ef85mm_f1.8", 5.6, 16, 4.0, False, S1, 200, "alternated", field=0.7),
+    _c("ef85-wide-diff-V", "validation", "ef85mm_f1.8", 5.6, 1.76, 4.0, False, S1, 400, "different", field=0.7),
+    _c("ef35-wide-alt-V", "validation", "ef35mm_f2.0", 8.0, 1.99, 3.0, True, S3, 100, "alternated", field=0.6),
+    _c("ef35-f22-diff-V", "validation", "ef35mm_f2.0", 5.6, 22, 2.0, False, S1, 800, "different", field=0.5),
+    _c("yn50-wide-few-V", "validation", "yongnuo_50mm_f1.8", 5.6, 1.76, 4.5, False, S1, 200, "few", n_photos=4,
+       field=0.6),
+    _c("ef40-wide-alt-V", "validation", "ef40mm_f2.8", 5.6, 2.8, 3.3, False, S1, 400, "alternated", field=0.7),
+    _c("rf16-f16-diff-V", "validation", "rf16mm_f2.8", 5.6, 16, 6.0, True, S1, 1600, "different"),
+    _c("rf50-wide-alt-V", "validation", "rf50mm_f1.8", 5.6, 1.85, 3.0, False, S24, 200, "alternated", n_photos=3,
+       field=0.7),
 ]
-QUICK = ["sim-f16-alt-T", "sim-f1.7-diff-T", "ef50-wide-diff-T", "rf24-f22-few-T"]
+QUICK = ["sim-f16-alt-T", "sim-f1.7-diff-T", "rf24-f22-few-T", "sigma70-wide-diff-T"]
 
 
 # -- photos ---------------------------------------------------------------------------------------
@@ -197,7 +201,7 @@ def lens_grid(case: Case, f_number: float, rows: int, cols: int) -> np.ndarray:
         return lens_psf_grid(kind, h, w, rows, cols)
     from zoo_optics import psf_grid
 
-    return psf_grid(case.lens, f_number, h, w, case.pitch_um, rows, cols, 31)
+    return psf_grid(case.lens, f_number, h, w, case.pitch_um, rows, cols, 31, field=case.field)
 
 
 _TRUTH: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -281,7 +285,10 @@ def render(case: Case, folder: Path) -> dict:
 
 # -- one case -------------------------------------------------------------------------------------
 def case_key(case: Case) -> str:
-    return hashlib.sha256(json.dumps(asdict(case), sort_keys=True).encode()).hexdigest()[:12]
+    spec = asdict(case)
+    if spec["field"] == 1.0:  # keys of the cases written before the field existed stay as they were
+        spec.pop("field")
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def ensure_shoot(case: Case) -> Path:
