@@ -672,6 +672,56 @@ def _round_f16(a: np.ndarray, bits: int = MANTISSA_BITS) -> np.ndarray:
     return u.astype(np.uint16).view(np.float16)
 
 
+def _extra_meta(lens: TracedLens, thetas, F_list) -> dict:
+    """Working f-numbers (on axis, from the G pupil's area in (L, M): NA = sqrt(area / pi)) and
+    the tangential / sagittal G foci of every field relative to the image plane (um)."""
+    box = lens.pupil_box(0.0, lens.r_stop0)
+    n = 301
+    r = lens.grid_rays(0.0, box, n, G_REF)
+    pm = _PupilMap(r, n, 0.0)
+    f_work = {}
+    for F in F_list:
+        _, _, area, _ = _mono_psf(r, pm, G_REF, lens.r_stop0 * lens.F0 / F, 10.0, 1.0)
+        f_work[F] = 1 / (2 * math.sqrt(area / math.pi))
+    foci = []
+    for th in thetas:
+        vc, _ = lens.chief(th, G_REF)
+        d = 0.02 * lens.epd
+        rt = lens.trace(th, [0.0, 0.0], [vc - d, vc + d], G_REF)
+        rs = lens.trace(th, [-d, d], [vc, vc], G_REF)
+        zt = -(rt["y"][1] - rt["y"][0]) / (rt["M"][1] / rt["N"][1] - rt["M"][0] / rt["N"][0])
+        zs = -(rs["x"][1] - rs["x"][0]) / (rs["L"][1] / rs["N"][1] - rs["L"][0] / rs["N"][0])
+        foci.append((zt, zs))
+    return dict(f_work=f_work, foci=np.array(foci))
+
+
+def refresh_meta(name: str, lens_folder: Path = LENS_FOLDER, folder: Path = PSF_FOLDER,
+                 log=print) -> None:
+    """Recompute the cheap metadata (_extra_meta) of existing tables and rewrite them."""
+    lens = TracedLens(Path(lens_folder) / f"{name}.json")
+    lens.refocus()
+    Fs = f_numbers(name, folder)
+    with np.load(Path(folder) / _fname(name, Fs[0])) as z0:
+        thetas = np.radians(z0["field_angle_deg"])
+    meta = _extra_meta(lens, thetas, Fs)
+    for F in Fs:
+        path = Path(folder) / _fname(name, F)
+        with np.load(path) as z:
+            d = {k: z[k] for k in z.files}
+        d["f_number_working"] = np.float64(meta["f_work"][F])
+        d["focus_tan_sag_um"] = meta["foci"]
+        if F == Fs[0]:  # the design aperture is labelled by its working f-number
+            d["f_number"] = np.float64(round(meta["f_work"][F], 2))
+            path.unlink()
+            path = Path(folder) / _fname(name, float(d["f_number"]))
+        np.savez_compressed(path, **d)
+    log(f"{name}: working f-numbers " + ", ".join(f"{F:g}->{meta['f_work'][F]:.2f}" for F in Fs)
+        + "; G tangential/sagittal focus vs image plane (um) by rho: "
+        + ", ".join(f"{r:g}: {t:+.0f}/{s_:+.0f}" for r, (t, s_) in zip(RHOS, meta["foci"])))
+    load_table.cache_clear()
+    _psf_grid.cache_clear()
+
+
 def _fnums(F0: float) -> list[float]:
     return [round(F0, 2)] + [f for f in STOPS if f > F0 * 1.03]
 
@@ -773,6 +823,7 @@ def compute_lens(name: str, lens_folder: Path = LENS_FOLDER, out_folder: Path = 
                     area[F][fi] = mask_area
         log(f"   rho {RHOS[fi]:.2f}: {math.degrees(th):6.2f} deg, {time.time() - t_field:5.1f} s")
 
+    meta = _extra_meta(lens, thetas, F_list)
     written = []
     out_folder = Path(out_folder)
     out_folder.mkdir(parents=True, exist_ok=True)
@@ -794,21 +845,23 @@ def compute_lens(name: str, lens_folder: Path = LENS_FOLDER, out_folder: Path = 
         crop = crop / kept[..., None, None]
         p16 = _round_f16(crop)
         err = np.abs(p16.astype(np.float64) - crop).max() / crop.max()
-        path = out_folder / _fname(name, F)
+        label = round(meta["f_work"][F], 2) if F == F_list[0] else F
+        path = out_folder / _fname(name, label)
         np.savez_compressed(
             path, psf=p16, sample_um=np.float64(s), half_width_um=np.float64(keep_half * s),
             rho=np.array(RHOS), field_angle_deg=np.degrees(thetas), chief_y_um=chief_y,
             origin_y_um=origin, centroid_um=cen_psf[F], geo_centroid_um=cen_geo[F],
             chief_offset_um=ch_y, energy_kept=kept, rel_illum=area[F] / area[F][0],
-            wavelengths_um=wls, weights=W, lens=np.array(name), f_number=np.float64(F),
-            f_number_design=np.float64(lens.F0), f_number_working=np.float64(1 / (2 * na_axis[F])),
+            wavelengths_um=wls, weights=W, lens=np.array(name), f_number=np.float64(label),
+            f_number_design=np.float64(lens.F0), f_number_working=np.float64(meta["f_work"][F]),
+            focus_tan_sag_um=meta["foci"],
             foclen_mm=np.float64(lens.f), foclen_file_mm=np.float64(f_file),
             r_sensor_mm=np.float64(lens.r_sensor), focus_shift_um=np.float64(lens.dz_um),
             best_focus_drift_um=np.float64(drift[F]),
             distortion=np.array(dist), orientation=np.array(ORIENTATION),
             info=np.array(str(spec.get("info", ""))))
         written.append(path)
-        log(f"   f/{F:g}: F_work {1 / (2 * na_axis[F]):.2f}, window +-{keep_half * s:.1f} um "
+        log(f"   f/{F:g}: F_work {meta['f_work'][F]:.2f}, window +-{keep_half * s:.1f} um "
             f"(S={2 * keep_half + 1} @ {s:.2f} um, min energy kept {kept.min():.4f}), "
             f"float16 max err {err:.1e} of peak, {path.stat().st_size / 1e3:.0f} kB, "
             f"best-focus drift {drift[F]:+.1f} um, RI corner {area[F][-1] / area[F][0]:.2f}")
@@ -965,6 +1018,8 @@ def main(argv=None) -> int:
     c.add_argument("--out", type=Path, default=PSF_FOLDER)
     c.add_argument("--rays", type=int, default=301, help="rays across the pupil box")
     c.add_argument("--f-numbers", type=float, nargs="*", default=None)
+    c.add_argument("--meta-only", action="store_true",
+                   help="only recompute the cheap metadata of existing tables")
     s = sub.add_parser("summary", help="figures per lens and f-number (no optiland)")
     s.add_argument("--folder", type=Path, default=PSF_FOLDER)
     s.add_argument("--pitch", type=float, default=4.0)
@@ -987,6 +1042,9 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     if a.cmd == "compute":
         for name in a.lenses:
+            if a.meta_only:
+                refresh_meta(name, a.lens_folder, a.out)
+                continue
             compute_lens(name, a.lens_folder, a.out, n_rays=a.rays, fnums=a.f_numbers,
                          log=lambda m: print(m, flush=True))
     elif a.cmd == "summary":
