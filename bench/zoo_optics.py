@@ -3,89 +3,107 @@
 
 Two halves:
 
-* ``compute`` (needs optiland, in its own virtualenv; never imported at module level): loads a
-  DeepLens-format patent prescription, traces it with optiland's real-ray tracer and writes, per
-  (lens, f-number), ``bench/zoo_psfs/<lens>__f<N>.npz`` with polychromatic R/G/B PSFs at 9 field
-  heights along one image axis.
+* ``compute`` (needs optiland, in its own virtualenv; imported only inside functions): loads a
+  DeepLens-format patent prescription (``../shared/data/lenses``), traces it with optiland's
+  real-ray tracer and writes, per (lens, f-number), ``bench/zoo_psfs/<lens>__f<NN.NN>.npz`` with
+  polychromatic R/G/B PSFs at 9 field heights along one image axis (minutes per lens).
 * ``psf_grid`` and the ``summary`` / ``picture`` / ``check`` commands (numpy + scipy only): turn a
   table into a lenscal PSF grid (rows, cols, 3, size, size) for any frame size and pixel pitch.
+
+    /work/optiland-venv/bin/python bench/zoo_optics.py compute --lenses ef85mm_f1.8 ...
+    .venv/bin/python bench/zoo_optics.py summary [--pitch 4] [--frame 4000x6000]
+    .venv/bin/python bench/zoo_optics.py picture --lens ef85mm_f1.8 --f-number 1.76 -o g.png
+    .venv/bin/python bench/zoo_optics.py check
+    /work/optiland-venv/bin/python bench/zoo_optics.py validate --lenses ef85mm_f1.8
+
+Lenses: all of the folder but ef50mm_f1.8, whose file gives 0.45 mm of axial colour between
+0.46 and 0.60 um (the others: < 0.15 mm); it vanishes when L3's Abbe number is 32.1 (SF5, whose
+n_d is the file's 1.6727) instead of 25.6, so a transcription error.  The files' ``foclen`` and
+``fnum`` of rf16mm and rf24mm belong to other lenses (13.05 / 39.54 mm); optiland's paraxial
+16.46 mm f/2.8 and 24.70 mm f/1.8 match the lens names, so they are used.  yongnuo_50mm_f1.8 has
+3-5x the field curvature of the Canon designs (tangential focus -0.32 mm at rho 0.6, -0.92 mm
+at the corner): its outer field is soft at every aperture.
 
 How a PSF is computed (diffraction included).  For a field, the object is at infinity in the
 direction s0 = (0, sin t, cos t); t is solved so that the chief ray at the G reference wavelength
 (0.55 um; the chief ray is the real ray through the centre of the stop) lands at y = +rho *
 r_sensor on the image plane, so the field point lies along +y and "outwards" is +y.  Rays start
-on a plane perpendicular to s0 (one wavefront), on a square grid that overfills the real
-entrance pupil; they are traced WITHOUT clipping and each ray's height on every surface is kept,
-so that any aperture (the lens rims' semi-diameters ``r`` from the file, and the stop at any
-f-number) becomes a mask.  At the image plane each ray j has a position r_j, direction cosines
-(L_j, M_j) and optical path OPL_j; its plane-wave phase at image point r0 + w is
+on a plane perpendicular to s0 (one wavefront), on a square grid (301 x 301) that overfills the
+real entrance pupil; they are traced WITHOUT clipping and each ray's height on every surface is
+kept, so that any aperture (the lens rims' semi-diameters ``r`` from the file, and the stop at
+any f-number) becomes a mask.  At the image plane each ray j has a position r_j, direction
+cosines (L_j, M_j) and optical path OPL_j; its plane-wave phase at image point r0 + w is
 k (T_j + L_j w_x + M_j w_y) with T_j = OPL_j - L_j (x_j - x0) - M_j (y_j - y0) (the angle
-eikonal).  T and the aperture margins are interpolated (linear, Delaunay) onto a uniform grid in
-(L, M) and the field is the 2-D DFT of exp(i k T) over the transmitted pupil (a matrix DFT, so the
-output grid is chosen freely): this is the Debye / angular-spectrum integral, it needs no
-exit-pupil location, it handles the off-axis pupil's real shape (vignetting, anamorphism), its
-stationary points are the real ray intersections, and every wavelength lands where its rays land
-relative to the ONE origin r0 = the G (0.55 um) chief ray's intersection: lateral colour is in the
-tables with no shifting afterwards.  Uniform amplitude over the (L, M) pupil (the small variation
-of the ray density, the sine-condition error, is neglected).  Each wavelength's PSF is normalised
-to 1 on the computed window, then channel c = sum_l w[c, l] PSF_l.
+eikonal).  T and the aperture margins are interpolated (cubic splines on the launch grid, whose
+map to (L, M) is inverted by Newton steps) onto a uniform grid in (L, M), and the field is the
+2-D DFT of exp(i k T) over the transmitted pupil (a matrix DFT, so the output grid is chosen
+freely): this is the Debye / angular-spectrum integral; it needs no exit-pupil location, it
+handles the off-axis pupil's real shape (vignetting, anamorphism), its stationary points are the
+real ray intersections, and every wavelength lands where its rays land relative to the ONE
+origin r0 = the G (0.55 um) chief ray's intersection: lateral colour is in the tables with no
+shifting afterwards.  Uniform amplitude over the (L, M) pupil (the ray-density variation, a
+sine-condition error, is neglected).  Each wavelength's PSF is normalised to 1 on its window
+(+-120 um at most), then channel c = sum_l w[c, l] PSF_l.
 
-Spectral model: 15 wavelengths 0.41..0.69 um (0.02 steps), channel sensitivities are Gaussians
+Spectral model: 15 wavelengths 0.41..0.69 um (0.02 steps); channel sensitivities are Gaussians
 of FWHM 0.10 um centred at 0.600 (R), 0.530 (G), 0.460 (B) um on an equal-energy spectrum,
-weights below 5 % of the peak dropped, each channel normalised (``channel_weights()``).  Glass:
-the file's "n_d/V_d" through optiland's Buchdahl Abbe model (d-line).
+weights below 5 % of the peak dropped, each channel normalised (``channel_weights()``: R uses
+0.51-0.69, G 0.43-0.63, B 0.41-0.55 um).  Glass: the file's "n_d/V_d" through optiland's
+Buchdahl Abbe model (d-line); real glasses' partial dispersions are unknown, so the blue end
+(hence B's lateral colour) is the least certain part.
 
-Focus: the image plane of the files (``d_sensor``) is 20-110 um away from the best focus for
-most lenses (the on-axis spot there is 2-10x the best one), so every lens is refocused once, to
-the best polychromatic RMS spot on axis at the design aperture (wavelengths weighted as a Bayer
-quad, R + 2 G + B); the shift is stored (``focus_shift_um``).  Stopping down keeps that focus (a
-real lens does not refocus): the best-focus drift with aperture (residual spherical aberration)
-is stored per file (``best_focus_drift_um``) and is inside the depth of focus except wide open.
+Focus: the files' image planes (``d_sensor``) are up to 0.11 mm from the best focus (the on-axis
+spot there up to 2x the best one), so every lens is refocused once, to the best polychromatic
+RMS spot on axis at the design aperture (wavelengths weighted as a Bayer quad, R + 2 G + B); the
+shift is stored (``focus_shift_um``).  Stopping down keeps that focus (a real lens does not
+refocus): the best-focus drift with aperture (residual spherical aberration: the focus shift of
+real lenses) is stored per table (``best_focus_drift_um``, on axis, same criterion); it reaches
+20-55 um for several lenses, beyond the depth of focus at f/2.8-5.6, so the stopped-down centre
+is slightly defocused, as in a real lens focused wide open.
 
-Stopping down scales the stop semi-diameter (hence the entrance pupil) by F_design / F.  The
-design f-number is the paraxial f / EPD from the file's stop semi-diameter (the files' ``fnum``
-entries are unreliable, see the report), ``f_number_working`` is the real on-axis 1/(2 NA).
+Stopping down scales the stop semi-diameter (hence the entrance pupil) by F_paraxial / F.  The
+design table is labelled by its working f-number (``f_number_working``, 1 / (2 NA) from the
+on-axis pupil's area in direction cosines), which exceeds the paraxial f / EPD where the rims
+clip the axial beam (ef85: 1.62 -> 1.76, ef35: 1.91 -> 1.99); the other tables' working
+f-numbers are their nominal ones within 1-2 %.
 
-Stored tables (one npz per lens and f-number): ``psf`` (9, 3, S, S) float16, the PSF intensity
-POINT-SAMPLED at ``sample_um`` (chosen at or below the Nyquist interval of the diffraction cut-off
-for the shortest wavelength, lambda_min / (2 * pupil width in direction cosines), so the table is
-a complete band-limited representation; stopped-down tables are therefore coarser), each map
-summing to 1, centred (index (S-1)/2) on the G chief ray; axis -2 is radial (increasing index =
-outwards from the image centre, image-plane +y), axis -1 tangential (the PSF is mirror symmetric
-in it).  The window is +-``half_width_um`` (at most 100 um): what fell outside it is reported in
-``energy_kept`` and dropped.  Also: ``rho``, ``field_angle_deg``, ``chief_y_um`` (per field and
-wavelength, absolute real chief-ray image heights), ``centroid_um`` / ``geo_centroid_um`` (per
-field and channel, (y, x) relative to the origin, diffraction PSF and ray average),
-``rel_illum`` (projected solid angle of the transmitted pupil, relative to the axis: vignetting
-and cos^4 together), ``wavelengths_um``, ``weights``, ``f_number``, ``f_number_working``,
-``foclen_mm`` (paraxial), ``foclen_file_mm``, ``r_sensor_mm``, ``lens``, ``orientation``.
+Stored tables (one npz per lens and f-number): ``psf`` (9, 3, S, S) float32 (mantissa rounded to
+7 bits: 0.4 % per sample, files 3x smaller; float16 would lose the energy of wide PSFs, whose
+samples ~1e-6 sit in its subnormal range), the PSF intensity POINT-SAMPLED at ``sample_um`` =
+max(0.5 um, Nyquist interval of the diffraction cut-off at the shortest wavelength, lambda_min /
+(2 * pupil width in direction cosines)): stopped-down tables are coarser (f/22: ~5 um) but
+complete; wide open, the OTF beyond 0.5 um's folding frequency (1 cycle/um) is below 0.006.
+Each map sums to 1, is centred (index (S-1)/2) on the G chief ray; axis -2 is radial (increasing
+index = outwards from the image centre, image-plane +y), axis -1 tangential (the PSF is mirror
+symmetric in it).  The window is the smallest centred square holding 99 % of every map's energy,
+at most +-80 um (41 px at 4 um); the fraction of the computed energy inside is ``energy_kept``
+(below 0.99 only for wide-open corners).  Also: ``rho``, ``field_angle_deg``, ``chief_y_um``
+(per field and wavelength: real chief-ray image heights, um), ``origin_y_um``, ``centroid_um`` /
+``geo_centroid_um`` (per field and channel, (y, x) from the origin: diffraction PSF and ray
+average over the same pupil), ``chief_offset_um`` (channel-weighted chief-ray heights minus the
+origin), ``rel_illum`` (projected solid angle of the transmitted G pupil relative to the axis:
+vignetting, cos^4 and pupil growth together), ``focus_tan_sag_um`` (G tangential and sagittal
+foci per field, from the image plane), ``distortion``, ``wavelengths_um``, ``weights`` (3, 15),
+``f_number``, ``f_number_design`` (paraxial), ``f_number_working``, ``foclen_mm`` (paraxial),
+``foclen_file_mm``, ``r_sensor_mm``, ``lens``, ``info``, ``orientation``.
 
 psf_grid conventions (lenscal's): node (r, c) sits at pixel (r/(rows-1)*(height-1),
 c/(cols-1)*(width-1)); kernel index [ky, kx] with ky down the image; applied as a true
-convolution, so a kernel's centre of mass is where a point's light lands.  The frame shows the
-whole field of view: its corner (pixel centre) is rho = 1, the lens's own sensor half-diagonal,
-whatever the pixel count; ``pitch_um`` only sets the PSF's scale in pixels (so a 4000x6000 frame
-at 4 um stands for a 24x16 mm crop of a full-frame lens's field, scaled).  Per node: the PSF is
-interpolated linearly in rho between the two nearest field heights ON THE FINE GRID (both tables
-share the chief-ray origin; adjacent fields' PSFs differ by little in position, and the blend's
-G centroid is known exactly), evaluated by cubic-spline interpolation at rotated sub-pixel
-points (radial axis towards the node, y down), summed over square pixels of ``pitch_um``
-(up to 12x12 sub-samples per pixel), cropped to size x size about the node's own G centroid
-(R and B keep their offsets against G: lateral colour), clipped at 0 and renormalised per
-channel.  ``size=None`` gives the uncropped kernels (the whole stored window).
+convolution (scipy.signal.fftconvolve(image, kernel)), so a kernel's centre of mass is where a
+point's light lands.  The frame shows the whole field of view: its corner (pixel centre) is
+rho = 1, the lens's own sensor half-diagonal, whatever the pixel count; ``pitch_um`` only sets
+the PSF's scale in pixels (a 4000x6000 frame at 4 um stands for the lens's full field scaled to
+a 24x16 mm sensor's pixel scale).  Per node: the PSF is interpolated linearly in rho between the
+two nearest field heights ON THE FINE GRID (both tables share the chief-ray origin, adjacent
+fields differ little in position, and the blend's G centroid is known exactly), evaluated by
+cubic-spline interpolation at rotated sub-pixel points (radial axis towards the node, y down),
+summed over square pixels of ``pitch_um`` (up to 12x12 sub-samples per pixel), cropped to
+size x size about the node's own G centroid (R and B keep their offsets against G: lateral
+colour), clipped at 0 and renormalised per channel.  ``size=None`` gives the uncropped kernels
+(the whole stored window).  Nodes with the same rho in the four quadrants are mirror images.
 
-Verified (``compute`` prints these; ``check`` re-prints them from the tables): the focal length
-from optiland's paraxial trace matches the file's ``foclen`` within 2 % (rf16mm and rf24mm: the
-files' foclen/fnum are copies from other lenses; their paraxial 16.5 mm f/2.8 and 24.7 mm f/1.8
-match the lens names); every real chief ray reaches the image plane at full field (r_sensor) and
-the field angle solved for it is within a few % of atan(r_sensor / f) (distortion); on axis the
-PSF centroid of each channel is 0 and at every field the diffraction PSF's centroid (R-G, B-G)
-agrees with the ray-average centroid of the same pupil to about 0.1 um, and follows the weighted
-chief-ray height differences to about 1 um (the rest is colour-dependent coma); at f/16 and
-f/22 the azimuthal mean of the centre G PSF has its first minimum within 10 % of 1.22 * 0.53 um
-* N; wide open the G second moment grows from the centre to the corner for every lens; every
-stored map sums to 1 (float16 storage changes a 13x13 kernel by < 1e-3 of its peak).  The DFT
-was checked against optiland's own FFTPSF on axis (encircled energy agrees within 2 %).
+Verified (``compute`` prints these, ``check`` re-checks them from the tables, ``validate``
+against optiland): VERIFIED_PLACEHOLDER
 """
 
 from __future__ import annotations
@@ -115,9 +133,10 @@ G_REF = 0.55  # um: the wavelength whose chief ray is each field's origin
 STOPS = (2.8, 4.0, 5.6, 8.0, 11.0, 16.0, 22.0)
 R_COMPUTE_UM = 120.0  # largest half-width of the window a PSF is computed on
 R_CAP_UM = 80.0  # largest half-width of a stored PSF window (41 px at 4 um)
-MIN_SAMPLE_UM = 0.5  # tables are sampled at max(Nyquist, this)
+MIN_SAMPLE_UM = 0.5  # tables are computed at max(Nyquist, this)
+STORE_SAMPLE_UM = 1.0  # and stored (band-limited) at max(that, this): the repo's size
 KEEP_ENERGY = 0.99  # a table's window holds at least this much of every map's energy
-MANTISSA_BITS = 7  # float32 mantissa kept (of 23): 0.4 % per sample, files 3x smaller
+MANTISSA_BITS = 4  # float16 mantissa kept (of 10): 3 % per sample (averages out over a pixel)
 # Lenses whose prescriptions load cleanly (see the report); ef50mm_f1.8 is left out: its file
 # gives 0.45 mm of axial colour between 0.46 and 0.60 um (the others: under 0.15 mm), which
 # vanishes when L3's Abbe number is 32.1 (SF5, n_d 1.6727) instead of 25.6: a transcription error.
@@ -664,64 +683,52 @@ def validate(name: str, f_numbers=(4.0, 8.0), lens_folder: Path = LENS_FOLDER, l
         ", ".join(f"rho {q:.1f}: {a / out[0][1]:.3f} vs {b / out[0][2]:.3f}" for q, a, b in out))
 
 
-def _round_f32(a: np.ndarray, bits: int = MANTISSA_BITS) -> np.ndarray:
-    """float32 with the mantissa rounded to ``bits`` bits: the zeroed low bytes compress away.
-    (Not float16: a wide PSF summing to 1 has most of its energy in values ~1e-6, float16's
-    subnormal range, where rounding bits loses whole digits.)"""
-    u = np.asarray(a, np.float32).view(np.uint32).astype(np.uint64)
-    drop = 23 - bits
+def _pack(psf: np.ndarray, bits: int = MANTISSA_BITS) -> tuple[np.ndarray, float]:
+    """(float16 array, scale) with psf ~= array * scale: scale is a power of two putting the
+    largest sample near 2^15, so every sample down to 1e-9 of it is a normal float16 (a wide PSF
+    summing to 1 has samples ~1e-6, float16's subnormal range); the mantissa is rounded to
+    ``bits`` bits (the zeroed bits compress away)."""
+    psf = np.asarray(psf, np.float64)
+    k = int(math.floor(math.log2(32768.0 / psf.max())))
+    u = (psf * 2.0 ** k).astype(np.float16).view(np.uint16).astype(np.uint32)
+    drop = 10 - bits
     u = ((u + (1 << (drop - 1))) >> drop) << drop
-    return u.astype(np.uint32).view(np.float32)
+    return u.astype(np.uint16).view(np.float16), 2.0 ** -k
 
 
-def _extra_meta(lens: TracedLens, thetas, F_list) -> dict:
-    """Working f-numbers (on axis, from the G pupil's area in (L, M): NA = sqrt(area / pi)) and
-    the tangential / sagittal G foci of every field relative to the image plane (um)."""
-    box = lens.pupil_box(0.0, lens.r_stop0)
-    n = 301
-    r = lens.grid_rays(0.0, box, n, G_REF)
-    pm = _PupilMap(r, n, 0.0)
-    f_work = {}
-    for F in F_list:
-        _, _, area, _ = _mono_psf(r, pm, G_REF, lens.r_stop0 * lens.F0 / F, 10.0, 1.0)
-        f_work[F] = 1 / (2 * math.sqrt(area / math.pi))
-    foci = []
-    for th in thetas:
-        vc, _ = lens.chief(th, G_REF)
-        d = 0.02 * lens.epd
-        rt = lens.trace(th, [0.0, 0.0], [vc - d, vc + d], G_REF)
-        rs = lens.trace(th, [-d, d], [vc, vc], G_REF)
-        zt = -(rt["y"][1] - rt["y"][0]) / (rt["M"][1] / rt["N"][1] - rt["M"][0] / rt["N"][0])
-        zs = -(rs["x"][1] - rs["x"][0]) / (rs["L"][1] / rs["N"][1] - rs["L"][0] / rs["N"][0])
-        foci.append((zt, zs))
-    return dict(f_work=f_work, foci=np.array(foci))
+def _resample(psf: np.ndarray, s: float, s_new: float, half: float) -> np.ndarray:
+    """Band-limit maps (..., S, S) sampled at s to 1/(2 s_new) and sample them at s_new over
+    +-half (centre kept at the centre): exact Fourier interpolation by matrix DFT."""
+    S = psf.shape[-1]
+    f = np.fft.fftfreq(S, s)
+    keep = np.abs(f) < 0.5 / s_new
+    x = (np.arange(S) - (S - 1) / 2) * s
+    n = int(half / s_new)
+    xn = np.arange(-n, n + 1) * s_new
+    A = np.exp(-2j * np.pi * np.outer(f[keep], x))  # forward DFT restricted to kept freqs
+    B = np.exp(2j * np.pi * np.outer(xn, f[keep])) / S  # inverse at new positions
+    Mx = (B @ A).real  # (n', S): band-limited interpolation matrix along one axis
+    out = (Mx @ psf @ Mx.T) * (s_new / s) ** 2
+    out = np.clip(out, 0, None)
+    return out / out.sum(axis=(-2, -1), keepdims=True)
 
 
-def refresh_meta(name: str, lens_folder: Path = LENS_FOLDER, folder: Path = PSF_FOLDER,
-                 log=print) -> None:
-    """Recompute the cheap metadata (_extra_meta) of existing tables and rewrite them."""
-    lens = TracedLens(Path(lens_folder) / f"{name}.json")
-    lens.refocus()
-    Fs = f_numbers(name, folder)
-    with np.load(Path(folder) / _fname(name, Fs[0])) as z0:
-        thetas = np.radians(z0["field_angle_deg"])
-    meta = _extra_meta(lens, thetas, Fs)
-    for F in Fs:
-        path = Path(folder) / _fname(name, F)
+def repack(folder: Path = PSF_FOLDER) -> None:
+    """Rewrite float32 tables (as computed) for storage: band-limited resampling to
+    STORE_SAMPLE_UM where finer, then scaled float16 (``_pack``)."""
+    for path in sorted(Path(folder).glob("*__f*.npz")):
         with np.load(path) as z:
             d = {k: z[k] for k in z.files}
-        d["f_number_working"] = np.float64(meta["f_work"][F])
-        d["focus_tan_sag_um"] = meta["foci"]
-        if F == Fs[0]:  # the design aperture is labelled by its working f-number
-            d["f_number"] = np.float64(round(meta["f_work"][F], 2))
-            path.unlink()
-            path = Path(folder) / _fname(name, float(d["f_number"]))
+        if d["psf"].dtype == np.float16:
+            continue
+        p, s = d["psf"].astype(np.float64), float(d["sample_um"])
+        if s < STORE_SAMPLE_UM:
+            p = _resample(p, s, STORE_SAMPLE_UM, float(d["half_width_um"]))
+            d["sample_um"] = np.float64(STORE_SAMPLE_UM)
+            d["half_width_um"] = np.float64((p.shape[-1] - 1) / 2 * STORE_SAMPLE_UM)
+        d["psf"], scale = _pack(p)
+        d["psf_scale"] = np.float64(scale)
         np.savez_compressed(path, **d)
-    log(f"{name}: working f-numbers " + ", ".join(f"{F:g}->{meta['f_work'][F]:.2f}" for F in Fs)
-        + "; G tangential/sagittal focus vs image plane (um) by rho: "
-        + ", ".join(f"{r:g}: {t:+.0f}/{s_:+.0f}" for r, (t, s_) in zip(RHOS, meta["foci"])))
-    load_table.cache_clear()
-    _psf_grid.cache_clear()
 
 
 def _fnums(F0: float) -> list[float]:
@@ -845,13 +852,13 @@ def compute_lens(name: str, lens_folder: Path = LENS_FOLDER, out_folder: Path = 
         crop = psf[..., c0 - keep_half:c0 + keep_half + 1, c0 - keep_half:c0 + keep_half + 1]
         kept = crop.sum((-2, -1))
         crop = crop / kept[..., None, None]
-        p16 = _round_f32(crop)
-        nz = crop > 0
-        err = float((np.abs(p16.astype(np.float64) - crop)[nz] / crop[nz]).max())
+        p16, scale = _pack(crop)
+        nz = crop > 1e-9 * crop.max()
+        err = float((np.abs(p16.astype(np.float64) * scale - crop)[nz] / crop[nz]).max())
         label = round(meta["f_work"][F], 2) if F == F_list[0] else F
         path = out_folder / _fname(name, label)
         np.savez_compressed(
-            path, psf=p16, sample_um=np.float64(s), half_width_um=np.float64(keep_half * s),
+            path, psf=p16, psf_scale=np.float64(scale), sample_um=np.float64(s), half_width_um=np.float64(keep_half * s),
             rho=np.array(RHOS), field_angle_deg=np.degrees(thetas), chief_y_um=chief_y,
             origin_y_um=origin, centroid_um=cen_psf[F], geo_centroid_um=cen_geo[F],
             chief_offset_um=ch_y, energy_kept=kept, rel_illum=area[F] / area[F][0],
@@ -924,6 +931,9 @@ def check(folder=PSF_FOLDER, log=print) -> bool:
                    f"R-G,B-G at corner {lat_psf[-1, 0]:+.2f},{lat_psf[-1, 1]:+.2f} um "
                    f"(psf vs rays max diff {dev:.2f} um)")
             if F >= 16:
+                chief = d["chief_offset_um"][-1]
+                dc = max(abs(lat_psf[-1, 0] - (chief[0] - chief[1])), abs(lat_psf[-1, 1] - (chief[2] - chief[1])))
+                msg += f"; vs chief rays {dc:.2f} um"
                 r1 = airy_first_min(d)
                 ref = 1.22 * 0.53 * float(d["f_number_working"])
                 good = abs(r1 / ref - 1) < 0.10
@@ -950,8 +960,10 @@ def summary(folder=PSF_FOLDER, pitch_um: float = 4.0, frame=(4000, 6000), lenses
     log(f"{'lens':18s} {'f/':>6s} {'Fwork':>5s} {'M2 ctr':>13s} {'M2 corner':>14s} {'FWHM c/e':>10s} "
         f"{'LC corner':>9s} {'out13':>6s} {'RI':>5s} {'win um':>6s}")
     for lens in (lenses or available_lenses(folder)):
-        for F in (fnums and [f for f in f_numbers(lens, folder) if any(abs(f / g - 1) < 0.03 for g in fnums)]
-                  or f_numbers(lens, folder)):
+        fs = f_numbers(lens, folder)
+        chosen = fs if not fnums else sorted({fs[0] if g <= 0 else min(fs, key=lambda f: abs(math.log(f / g)))
+                                              for g in fnums if g <= 0 or any(abs(math.log(f / g)) < 0.03 for f in fs)})
+        for F in chosen:
             d = load_table(str(_table_path(lens, F, folder)))
             g = psf_grid(lens, F, H, W_, pitch_um, size=13, folder=folder)
             corner = g[0, 0]
@@ -1028,7 +1040,7 @@ def main(argv=None) -> int:
     s.add_argument("--pitch", type=float, default=4.0)
     s.add_argument("--frame", default="4000x6000")
     s.add_argument("--lenses", nargs="*", default=None)
-    s.add_argument("--f-numbers", type=float, nargs="*", default=None)
+    s.add_argument("--f-numbers", type=float, nargs="*", default=None, help="0 = the design aperture")
     s.add_argument("--json", type=Path, default=None)
     v = sub.add_parser("validate", help="cross-checks against optiland (needs optiland)")
     v.add_argument("--lenses", nargs="*", default=["ef85mm_f1.8"])
@@ -1046,6 +1058,7 @@ def main(argv=None) -> int:
     if a.cmd == "compute":
         for name in a.lenses:
             if a.meta_only:
+                repack(a.out)
                 refresh_meta(name, a.lens_folder, a.out)
                 continue
             compute_lens(name, a.lens_folder, a.out, n_rays=a.rays, fnums=a.f_numbers,
