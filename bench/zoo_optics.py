@@ -874,7 +874,7 @@ def compute_lens(name: str, lens_folder: Path = LENS_FOLDER, out_folder: Path = 
         label = round(meta["f_work"][F], 2) if F == F_list[0] else F
         path = out_folder / _fname(name, label)
         np.savez_compressed(
-            path, psf=p16, psf_scale=np.float64(scale), sample_um=np.float64(s), half_width_um=np.float64(keep_half * s),
+            path, psf=crop.astype(np.float32), sample_um=np.float64(s), half_width_um=np.float64(keep_half * s),
             rho=np.array(RHOS), field_angle_deg=np.degrees(thetas), chief_y_um=chief_y,
             origin_y_um=origin, centroid_um=cen_psf[F], geo_centroid_um=cen_geo[F],
             chief_offset_um=ch_y, energy_kept=kept, rel_illum=area[F] / area[F][0],
@@ -897,6 +897,7 @@ def compute_lens(name: str, lens_folder: Path = LENS_FOLDER, out_folder: Path = 
                 f"{pc[0, 0] - pc[1, 0]:+.2f} / {pc[2, 0] - pc[1, 0]:+.2f}, rays "
                 f"{gc[0, 0] - gc[1, 0]:+.2f} / {gc[2, 0] - gc[1, 0]:+.2f}, chief rays "
                 f"{ch[0] - ch[1]:+.2f} / {ch[2] - ch[1]:+.2f}")
+    repack(out_folder)  # storage format: band-limited to STORE_SAMPLE_UM, scaled float16
     log(f"   {name}: {time.time() - t_start:.0f} s")
     return written
 
