@@ -262,20 +262,22 @@ def full_size(lens: str, f_number: float, pitch_um: float, folder=PSF_FOLDER) ->
 
 def psf_grid(lens: str, f_number: float, height: int, width: int, pitch_um: float,
              rows: int = 8, cols: int = 8, size: int | None = 13,
-             folder: Path | str = PSF_FOLDER) -> np.ndarray:
+             folder: Path | str = PSF_FOLDER, field: float = 1.0) -> np.ndarray:
     """The lens's PSF grid for a height x width frame at ``pitch_um``: (rows, cols, 3, size, size).
 
     float32, each kernel >= 0 summing to 1, lenscal conventions (see the module docstring): node
     (r, c) at pixel (r/(rows-1)*(height-1), c/(cols-1)*(width-1)), [ky, kx] with ky down, true
     convolution, the frame's corner = rho 1 (the lens's sensor half-diagonal), each kernel
     centred on its own G centroid (R/B keep the lateral colour).  ``size=None``: uncropped.
+    ``field``: the frame's corner at rho = field instead (a sensor smaller than the lens's image
+    circle: 0.67 for an APS-C body behind a full-frame lens, 0.5 for Micro Four Thirds).
     """
     return _psf_grid(lens, float(f_number), int(height), int(width), float(pitch_um), int(rows),
-                     int(cols), None if size is None else int(size), str(folder)).copy()
+                     int(cols), None if size is None else int(size), str(folder), float(field)).copy()
 
 
 @lru_cache(maxsize=16)
-def _psf_grid(lens, f_number, height, width, pitch_um, rows, cols, size, folder):
+def _psf_grid(lens, f_number, height, width, pitch_um, rows, cols, size, folder, field=1.0):
     path = _table_path(lens, f_number, folder)
     d = load_table(str(path))
     if size is None:
@@ -295,7 +297,7 @@ def _psf_grid(lens, f_number, height, width, pitch_um, rows, cols, size, folder)
             vy, vx = py[r] - cy, px[c] - cx
             dist = math.hypot(vy, vx)
             direction = (vy / dist, vx / dist) if dist > 1e-9 else (-1.0, 0.0)
-            k = _node_kernels(d, dist / half_diag, direction, pitch_um, size).astype(np.float32)
+            k = _node_kernels(d, field * dist / half_diag, direction, pitch_um, size).astype(np.float32)
             # mirror nodes (same rho, mirrored direction) get the mirrored kernel: the PSF is
             # symmetric about its radial axis.
             for rr, flip_y in ((r, False), (rows - 1 - r, True)):
