@@ -562,8 +562,12 @@ def main() -> None:
         import torch
 
         torch.set_num_threads(args.threads)
-    chosen = [c for c in CASES if (args.cases is None or c.name in args.cases) and (not args.quick or c.name in QUICK)
-              and (args.half is None or c.half == args.half)]
+    by_name = {c.name: c for c in CASES}
+    unknown = [n for n in args.cases or [] if n not in by_name]
+    if unknown:
+        raise SystemExit(f"unknown case(s): {', '.join(unknown)}")
+    ordered = [by_name[n] for n in args.cases] if args.cases else CASES  # in the order asked
+    chosen = [c for c in ordered if (not args.quick or c.name in QUICK) and (args.half is None or c.half == args.half)]
     if args.list:
         for c in chosen:
             print(c)

@@ -84,9 +84,12 @@ def main() -> None:
     ap.add_argument("--modes", nargs="+", default=["off", "relative", "level", "absolute", "pattern"])
     ap.add_argument("--lateral", default="learned", choices=["learned", "measured"])
     ap.add_argument("--no-eval", action="store_true")
+    ap.add_argument("--percentile", type=float, default=None, help="of edge widths read per place (learn.widths)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     torch.set_num_threads(1)
+    if args.percentile is not None:
+        widths.PERCENTILE = args.percentile
     rows = []
     for name in args.cases:
         case = next(c for c in zoo.CASES if c.name == name)
