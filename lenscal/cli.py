@@ -211,8 +211,11 @@ def simulate(
 @app.command()
 def learn(
     sharp: Path = typer.Option(..., "--sharp", help="Folder of photos at a sharp aperture (e.g. f/5.6)."),
-    blurry: Path = typer.Option(..., "--blurry", help="Folder of photos at the aperture to correct."),
-    output: Path = typer.Option(..., "-o", "--output", help="Lens profile to write (.json)."),
+    blurry: List[Path] = typer.Option(..., "--blurry", help="Folder of photos at the aperture to correct; repeat "
+                                                          "it for several apertures (one profile each)."),
+    output: Path = typer.Option(..., "-o", "--output",
+                                help="Lens profile to write (.json); a folder (ending in / or existing, and "
+                                     "always with several --blurry) for one profile per blurry set."),
     preset: str = typer.Option("fast", help="fast (CPU default), balanced, or paper (GPU)."),
     seed: int = typer.Option(0, help="Random seed; the same seed gives the same profile on one machine."),
     device: str = typer.Option("auto", help="auto, cpu, cuda or mps."),
@@ -234,6 +237,11 @@ def learn(
     """Learn the lens's blur (a grid of RGB PSFs and a noise level) from two sets of unpaired photos."""
     from lenscal.workflow import learn_profile
 
+    if len(blurry) > 1 or str(output).endswith(("/", os.sep)) or output.is_dir():
+        return _learn_several(sharp, blurry, output, preset=preset, seed=seed, device=device, resume=resume,
+                              grid=grid, pixel_pitch=pixel_pitch, demosaic=demosaic, vignetting=vignetting,
+                              truth=truth, overwrite=overwrite, force=force, as_json=as_json, set_=set_)
+    blurry = blurry[0]
     if output.suffix.lower() != ".json":
         raise LenscalError("the profile must be a .json file", output)
     if output.exists() and not overwrite and not resume:
@@ -252,6 +260,10 @@ def learn(
     if as_json:
         print_json(summary)
         return
+    _say_learned(summary)
+
+
+def _say_learned(summary: dict) -> None:
     say(f"profile: {summary['profile']}")
     say(f"PSF grid picture: {summary['psf_png']}")
     if summary.get("before_after_png"):
@@ -282,6 +294,51 @@ def learn(
         say(f"against the truth: NCC mean {s['ncc_mean']:.3f} (worst {s['ncc_worst']:.3f}), "
             f"L2 {s['l2']:.3f} vs best Gaussian {s['l2_gaussian']:.3f}, "
             f"lateral colour error {s['lateral_colour_error_mean']:.2f} px")
+
+
+def _learn_several(sharp: Path, blurry: list[Path], folder: Path, *, preset: str, seed: int, device: str,
+                   resume: bool, grid: int, pixel_pitch: float | None, demosaic: Demosaic, vignetting: Vignetting,
+                   truth: Path | None, overwrite: bool, force: bool, as_json: bool, set_: list[str]) -> None:
+    """``learn --blurry A --blurry B -o FOLDER/``: one profile per blurry set into a folder (a
+    profile set), the sharp set developed once; a profile that fails its self-check does not stop
+    the others, and the exit code is then 5."""
+    from lenscal.errors import EXIT_CHECK
+    from lenscal.io.outputs import prepare_folder
+    from lenscal.learn.presets import get_settings
+    from lenscal.workflow import learn_outputs, learn_profiles, scan_learn_sets
+
+    if truth is not None:
+        raise LenscalError("--truth scores one profile", hint="give one --blurry folder with --truth")
+    if folder.suffix.lower() == ".json":
+        raise LenscalError("with several --blurry folders, -o is the folder to write their profiles into", folder,
+                           "e.g. -o mylens/")
+    overrides = _overrides(set_)
+    get_settings(preset, overrides)  # a bad preset or --set is refused before any photo is read
+    scanned = scan_learn_sets(sharp, blurry)
+    for target in learn_outputs(folder, scanned[1]):  # refused before hours of work, as for one profile
+        if target.exists() and not overwrite and not resume:
+            raise OutputError("exists already, not overwritten", target, "use --overwrite, or --resume to keep it")
+        _check_learn_targets(target)
+    prepare_folder(folder)
+    with progress_bars() as progress:
+        summaries = learn_profiles(sharp, blurry, folder, settings=_settings(demosaic, 1.0, vignetting), preset=preset,
+                                   seed=seed, device=device, resume=resume, grid=grid, progress=progress, warn=warn,
+                                   overrides=overrides, pixel_pitch=pixel_pitch, force=force, scanned=scanned)
+    failed = [s for s in summaries if "error" in s]
+    if as_json:
+        print_json({"folder": str(folder), "profiles": summaries})
+    else:
+        for s in summaries:
+            if s.get("kept"):
+                say(f"profile: {s['profile']} (kept: it was learned already)")
+            elif "error" not in s:
+                _say_learned(s)
+        say(f"{len(summaries) - len(failed)} of {len(summaries)} profiles in {folder}: "
+            f"'lenscal correct PHOTOS --profile {folder}' picks each photo's")
+    if failed:
+        for s in failed:
+            error(s["error"])
+        raise typer.Exit(EXIT_CHECK)
 
 
 def _check_learn_targets(output: Path) -> None:
@@ -325,8 +382,11 @@ class Preview(str, Enum):
 @app.command()
 def correct(
     photos: List[Path] = typer.Argument(..., help="Photos, folders or glob patterns."),
-    profile: Optional[Path] = typer.Option(None, "--profile", "-p",
-                                           help="Lens profile: a .json file or a library name (default: a matching one from the library)."),
+    profile: Optional[Path] = typer.Option(
+        None, "--profile", "-p",
+        help="Lens profile: a .json file or a library name (one profile for every photo), or a folder of "
+             "profiles (each photo gets the profile of its camera, lens, focal length and aperture, "
+             "interpolated between calibrated apertures). Default: the library, as such a set."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output folder (default: next to each photo)."),
     strength: float = typer.Option(1.0, help="0 = unchanged, 1 = full correction."),
     output_format: OutputFormat = typer.Option(
@@ -337,7 +397,9 @@ def correct(
     compress: Compress = typer.Option(Compress.none, help="TIFF compression: none, or deflate (lossless, about half the size)."),
     preview: Optional[Preview] = typer.Option(None, help="Also write an 8-bit preview (png or jpg)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs (never originals)."),
-    force: bool = typer.Option(False, "--force", help="Correct even if the profile is for another camera, lens, size or aperture."),
+    force: bool = typer.Option(False, "--force", help="Correct even if the profile is for another camera, lens, size or "
+                                                      "aperture; with a folder, use the nearest calibrated aperture and "
+                                                      "focal length outside their range."),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Photos corrected in parallel (worker processes)."),
     device: str = typer.Option("auto", help="auto (CUDA or MPS when present, else CPU), cpu, cuda or mps."),
     demosaic: Demosaic = typer.Option(Demosaic.ahd, help="Demosaic algorithm (as for develop)."),
@@ -346,9 +408,7 @@ def correct(
 ) -> None:
     """Deconvolve photos with a lens profile: one photo or a whole shoot (resumable)."""
     from lenscal.correct.batch import CorrectOptions, correct_files, expand_photos
-    from lenscal.io.metadata import read_metadata
-    from lenscal.library import find_matching, resolve
-    from lenscal.profile import LensProfile
+    from lenscal.profileset import SingleProfile, load_chooser
 
     if not 0.0 <= strength <= 2.0:
         raise LenscalError(f"strength {strength} is out of range", hint="use a value from 0 to 1 (up to 2)")
@@ -365,27 +425,28 @@ def correct(
     sources = expand_photos(photos, on_pattern=_said_pattern)
     if not sources:
         raise LenscalError(f"no photos found in {', '.join(str(p) for p in photos)}")
-    if profile is None:
-        meta = read_metadata(sources[0])
-        profile = find_matching(meta)
-        if profile is None:
-            raise LenscalError(f"no profile in the library matches {meta.camera or 'this camera'}"
-                               f"{' + ' + meta.lens if meta.lens else ''}"
-                               f"{f' at f/{meta.f_number:g}' if meta.f_number else ''}", sources[0],
-                               "pass --profile, or install one with 'lenscal profiles install'")
-        say(f"using profile {profile}")
+    chooser = load_chooser(profile)
+    if isinstance(chooser, SingleProfile):
+        profile_name = chooser.name
     else:
-        profile = resolve(profile)
-    lens_profile = LensProfile.load(profile)
+        profile_name = ""
+        detail(f"{len(chooser.members)} profile(s) of {len(chooser.lenses())} lens(es) in {chooser.where}")
+        for path, problem in chooser.problems:
+            detail(f"{path}: left out ({problem})")
     options = CorrectOptions(develop=_settings(demosaic, 1.0, vignetting), strength=strength, linear=linear,
                              format=output_format.value, compress=compress.value,
                              preview=preview.value if preview else None, overwrite=overwrite,
-                             mismatch="warn" if force else "refuse", profile_name=profile.name,
+                             mismatch="warn" if force else "refuse", profile_name=profile_name,
                              device=_device(device))
     with progress_bars() as progress:
-        summary = correct_files(sources, lens_profile, output, options=options, jobs=jobs, progress=progress)
+        summary = correct_files(sources, chooser, output, options=options, jobs=jobs, progress=progress)
+    _report_correct(summary, as_json, one_file=isinstance(chooser, SingleProfile))
+
+
+def _report_correct(summary, as_json: bool, one_file: bool) -> None:
+    """The batch's summary (a table, or JSON) and its exit code (README "Exit codes")."""
     rows = [{"file": str(r.source), "status": r.status, "outputs": [str(o) for o in r.outputs],
-             "reason": r.reason, "warnings": list(r.warnings)} for r in summary.results]
+             "reason": r.reason, "warnings": list(r.warnings), "profile": r.profile} for r in summary.results]
     if as_json:
         print_json({"done": len(summary.done), "skipped": len(summary.skipped),
                     "failed": len(summary.failed), "exit_code": summary.exit_code, "photos": rows})
@@ -395,17 +456,21 @@ def correct(
                 warn(f"{r.source.name}: {w}")
         if len(rows) > 1 or summary.failed:
             table = Table(title="lenscal correct")
-            for col in ("photo", "status", "output / reason"):
+            for col in ("photo", "status", "profile", "output / reason"):
                 table.add_column(col)
             for r in summary.results:
                 colour = {"done": "green", "skipped": "yellow", "failed": "red"}[r.status]
-                table.add_row(safe(r.source.name), f"[{colour}]{r.status}[/{colour}]",
+                table.add_row(safe(r.source.name), f"[{colour}]{r.status}[/{colour}]", safe(r.profile),
                               safe(r.reason if r.status != "done" else ", ".join(str(o) for o in r.outputs)))
             out.print(table)
-        say(f"{len(summary.done)} corrected, {len(summary.skipped)} skipped, {len(summary.failed)} failed")
-    if summary.failed:
+        elif summary.done and not one_file:
+            say(f"using profile {summary.done[0].profile}")
+        no_profile = [r for r in summary.skipped if r.exit_code]
+        say(f"{len(summary.done)} corrected, {len(summary.skipped)} skipped"
+            + (f" ({len(no_profile)} without a profile)" if no_profile else "") + f", {len(summary.failed)} failed")
+    if summary.exit_code:
         if len(summary.results) == 1 and not as_json:
-            error(summary.failed[0].reason)
+            error(summary.results[0].reason)
         raise typer.Exit(summary.exit_code)
 
 
@@ -467,30 +532,34 @@ app.add_typer(profiles_app, name="profiles")
 
 
 @profiles_app.command("list")
-def profiles_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """List the profiles lenscal can find (yours first, then the bundled ones)."""
-    from lenscal.library import folders, list_profiles
+def profiles_list(
+    folder: Optional[Path] = typer.Argument(None, help="A folder of profiles (a profile set) instead of the library."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (one entry per profile file)."),
+) -> None:
+    """List the profiles lenscal can find (yours first, then the bundled ones), grouped by lens."""
+    from lenscal.library import folders
+    from lenscal.profileset import ProfileSet, lens_summary
 
-    entries = list_profiles()
+    found = ProfileSet.from_folder(folder) if folder is not None else ProfileSet.from_library()
     if as_json:
-        print_json([{"name": e.name, "path": str(e.path), "valid": e.profile is not None, "problem": e.problem,
-                     **({"camera": f"{e.profile.camera.make} {e.profile.camera.model}",
-                         "lens": e.profile.lens.model, "f_number": e.profile.f_number_blurry}
-                        if e.profile else {})} for e in entries])
+        print_json([{"name": m.path.stem, "path": str(m.path), "valid": True, "problem": "",
+                     "camera": f"{m.profile.camera.make} {m.profile.camera.model}", "lens": m.profile.lens.model,
+                     "f_number": m.f_number, "focal_length": m.focal_length, "size": list(m.frame)}
+                    for m in found.members]
+                   + [{"name": p.stem, "path": str(p), "valid": False, "problem": why} for p, why in found.problems])
         return
-    table = Table(title="Lens profiles")
-    for col in ("name", "camera", "lens", "aperture", "size", "where"):
+    table = Table(title=f"Lens profiles in {safe(found.where)}, by lens")
+    for col in ("camera", "lens", "apertures", "focal lengths", "sizes", "profiles", "where"):
         table.add_column(col)
-    for e in entries:
-        p = e.profile
-        if p is None:
-            table.add_row(safe(e.name), f"[red]invalid: {safe(e.problem)}[/red]", "", "", "", safe(e.path.parent))
-        else:
-            table.add_row(*map(safe, (e.name, f"{p.camera.make} {p.camera.model}", p.lens.model,
-                                      f"f/{p.f_number_blurry:g}" if p.f_number_blurry else "?",
-                                      f"{p.image.width}x{p.image.height}", e.path.parent)))
+    for row in lens_summary(found):
+        table.add_row(*map(safe, (row["camera"], row["lens"] or "?",
+                                  ", ".join(f"f/{f:g}" for f in row["apertures"]) or "?",
+                                  ", ".join(f"{f:g} mm" for f in row["focal_lengths"]) or "?",
+                                  ", ".join(row["sizes"]), ", ".join(row["profiles"]), ", ".join(row["folders"]))))
     out.print(table)
-    say("searched: " + ", ".join(str(f) for f in folders()))
+    for path, problem in found.problems:
+        out.print(f"[red]invalid:[/red] {safe(path)}: {safe(problem)}")
+    say("searched: " + (str(folder) if folder is not None else ", ".join(str(f) for f in folders())))
 
 
 @profiles_app.command("show")

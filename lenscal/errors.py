@@ -16,6 +16,7 @@ EXIT_USAGE = 2  # bad arguments or bad input files
 EXIT_MISMATCH = 3  # profile does not match the photo (use --force)
 EXIT_DISK = 4  # could not write output (disk full, permissions)
 EXIT_CHECK = 5  # a learned profile failed its self-check and was not written (use --force)
+EXIT_NO_PROFILE = 6  # some photos had no profile in the profile set (skipped; the rest corrected)
 EXIT_INTERRUPTED = 130  # Ctrl-C; the work done so far is kept and resumable
 
 
@@ -52,6 +53,13 @@ class ProfileMismatchError(LenscalError):
     """A profile was made for another camera, lens, size or aperture."""
 
     exit_code = EXIT_MISMATCH
+
+
+class NoProfileError(LenscalError):
+    """A profile set holds no profile for a photo (camera, lens, size, or an aperture or focal
+    length outside the calibrated range): the photo is skipped, the batch goes on."""
+
+    exit_code = EXIT_NO_PROFILE
 
 
 class OutputError(LenscalError):

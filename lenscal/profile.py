@@ -176,14 +176,15 @@ class LensProfile(BaseModel):
                                "re-create it with 'lenscal learn'") from e
 
     # -- matching ---------------------------------------------------------------------------
-    def mismatches(self, meta: Metadata) -> list[str]:
-        """What differs between this profile and a photo (empty when it fits)."""
+    def mismatches(self, meta: Metadata, size: bool = True) -> list[str]:
+        """What differs between this profile and a photo (empty when it fits). ``size=False``
+        leaves the image size out (lenscal.profileset maps a photo of another size itself)."""
         out = []
         if meta.camera and (meta.make, meta.model) != (self.camera.make, self.camera.model):
             out.append(f"camera is {meta.camera}, profile is for {self.camera.make} {self.camera.model}")
         if meta.lens_model and self.lens.model and meta.lens_model != self.lens.model:
             out.append(f"lens is {meta.lens_model}, profile is for {self.lens.model}")
-        if (meta.width, meta.height) != (self.image.width, self.image.height):
+        if size and (meta.width, meta.height) != (self.image.width, self.image.height):
             out.append(f"size is {meta.width}x{meta.height}, profile is for {self.image.width}x{self.image.height}")
         if meta.f_number and self.f_number_blurry and abs(meta.f_number - self.f_number_blurry) > 0.05 * self.f_number_blurry:
             out.append(f"aperture is f/{meta.f_number:g}, profile is for f/{self.f_number_blurry:g}")

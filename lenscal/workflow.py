@@ -93,8 +93,6 @@ def learn_profile(sharp_dir: Path, blurry_dir: Path, output: Path, *, settings: 
     With ``pixel_pitch`` (um) and the sets' f-numbers known, the blurry set's diffraction is
     modelled (optics.diffraction) and only the lens's own blur is learned on top of it.
     """
-    from lenscal.profile import LensProfile
-
     start = time.perf_counter()
     sharp_set = scan_shoot(sharp_dir, name="sharp set", min_photos=MIN_PHOTOS)
     blurry_set = scan_shoot(blurry_dir, name="blurry set", min_photos=MIN_PHOTOS)
@@ -103,9 +101,108 @@ def learn_profile(sharp_dir: Path, blurry_dir: Path, output: Path, *, settings: 
     for w in sharp_set.warnings + blurry_set.warnings:
         if warn:
             warn(w)
+    from lenscal.profile import LensProfile
+
     true_profile = LensProfile.load(truth) if truth else None
     settings = with_shared_white_balance(settings, sharp_set, blurry_set)
     sharp = develop_shoot(sharp_set, settings, "developing sharp set", progress, warn)
+    return _learn_from(sharp_set, sharp, blurry_set, output, diffraction, start=start, settings=settings,
+                       preset=preset, seed=seed, device=device, resume=resume, grid=grid, true_profile=true_profile,
+                       progress=progress, warn=warn, overrides=overrides, step1_cache=step1_cache, force=force,
+                       on_result=on_result)
+
+
+def profile_file_name(meta: Metadata) -> str:
+    """A profile's file name in a folder of several: ``MODEL_LENS_FOCALmm_fN.json``, e.g.
+    ``DC-GX9_Lumix-G-25mm-f1.7-Asph_25mm_f16.json``. Camera and lens are in the name, not only the
+    aperture, so that profiles of several lenses can share a folder (the library too)."""
+    import re
+
+    def clean(text: str) -> str:
+        return re.sub(r"-{2,}", "-", re.sub(r"[^A-Za-z0-9.+-]", "-", text.replace("/", ""))).strip("-.")
+
+    parts = [clean(meta.model), clean(meta.lens_model),
+             f"{meta.focal_length:g}mm" if meta.focal_length else "",
+             f"f{meta.f_number:g}" if meta.f_number else ""]
+    return "_".join(p for p in parts if p) + ".json"
+
+
+def scan_learn_sets(sharp_dir: Path, blurry_dirs: list[Path]) -> tuple[Shoot, list[Shoot]]:
+    """The sets of a learn of several apertures, checked before anything is developed: each
+    blurry set against the sharp one, and no two blurry sets at one aperture and focal length."""
+    sharp_set = scan_shoot(sharp_dir, name="sharp set", min_photos=MIN_PHOTOS)
+    blurry_sets = [scan_shoot(d, name=f"blurry set {d}", min_photos=MIN_PHOTOS) for d in blurry_dirs]
+    seen: dict[str, Path] = {}
+    for d, b in zip(blurry_dirs, blurry_sets):
+        check_compatible(sharp_set, b, ("sharp set", f"blurry set {d}"))
+        name = profile_file_name(b.meta)
+        if name in seen:
+            raise ShootError(f"the blurry sets {seen[name]} and {d} are at the same aperture and focal length "
+                             f"({name})", hint="give one --blurry folder per aperture")
+        seen[name] = d
+    for i, a in enumerate(blurry_sets):
+        for b in blurry_sets[i + 1:]:
+            common = {p.resolve() for p in a.paths} & {p.resolve() for p in b.paths}
+            if common:
+                raise ShootError(f"the same photo is in two blurry sets: {sorted(p.name for p in common)[0]}")
+    return sharp_set, blurry_sets
+
+
+def learn_profiles(sharp_dir: Path, blurry_dirs: list[Path], folder: Path, *, settings: DevelopSettings,
+                   preset: str = "fast", seed: int = 0, device: str = "auto", resume: bool = False,
+                   grid: int = 8, progress: Progress | None = None, warn: Callable[[str], None] | None = None,
+                   overrides: dict | None = None, pixel_pitch: float | None = None,
+                   force: bool = False, scanned: tuple[Shoot, list[Shoot]] | None = None) -> list[dict]:
+    """One profile per blurry set into ``folder`` (named by :func:`profile_file_name`), the sharp
+    set scanned, developed and checked once for all of them, one white balance for every photo.
+
+    Each profile is learned in turn as :func:`learn_profile` learns one. ``resume``: a profile
+    already in the folder is kept (``{"profile": ..., "kept": True}``), one with a checkpoint
+    continues from it, the others start. A profile that fails its self-check (without ``force``)
+    does not stop the others: its summary is ``{"profile": ..., "error": one line, "exit_code": 5}``.
+    ``scanned``: what :func:`scan_learn_sets` returned for these folders, if the caller has it.
+    """
+    start = time.perf_counter()
+    sharp_set, blurry_sets = scanned or scan_learn_sets(sharp_dir, blurry_dirs)
+    diffractions = [_diffraction(sharp_set.meta, b.meta, pixel_pitch, d) for d, b in zip(blurry_dirs, blurry_sets)]
+    for w in dict.fromkeys(sharp_set.warnings + [w for b in blurry_sets for w in b.warnings]):
+        if warn:
+            warn(w)
+    settings = with_shared_white_balance(settings, sharp_set, *blurry_sets)
+    outputs = learn_outputs(folder, blurry_sets)
+    kept = [resume and o.exists() for o in outputs]
+    sharp = develop_shoot(sharp_set, settings, "developing sharp set", progress, warn) if not all(kept) else []
+    summaries = []
+    for b, output, diffraction, keep in zip(blurry_sets, outputs, diffractions, kept):
+        if keep:
+            summaries.append({"profile": str(output), "kept": True})
+            continue
+        checkpoint = output.parent / f".{output.stem}.lenscal-checkpoint"
+        try:
+            summaries.append(_learn_from(sharp_set, sharp, b, output, diffraction, start=start, settings=settings,
+                                         preset=preset, seed=seed, device=device,
+                                         resume=resume and checkpoint.exists(), grid=grid, progress=progress,
+                                         warn=warn, overrides=overrides, force=force))
+        except SelfCheckError as e:
+            summaries.append({"profile": str(output), "error": e.one_line(), "exit_code": e.exit_code})
+        start = time.perf_counter()
+    return summaries
+
+
+def learn_outputs(folder: Path, blurry_sets: list[Shoot]) -> list[Path]:
+    """Where :func:`learn_profiles` writes each blurry set's profile."""
+    return [Path(folder) / profile_file_name(b.meta) for b in blurry_sets]
+
+
+def _learn_from(sharp_set: Shoot, sharp: list[Photo], blurry_set: Shoot, output: Path, diffraction: dict, *,
+                start: float, settings: DevelopSettings, preset: str, seed: int, device: str, resume: bool,
+                grid: int, true_profile=None, progress: Progress | None = None,
+                warn: Callable[[str], None] | None = None, overrides: dict | None = None,
+                step1_cache: Path | None = None, force: bool = False, on_result: Callable | None = None) -> dict:
+    """Develop one blurry set and learn its profile from an already developed sharp set
+    (``true_profile``: a LensProfile to score against)."""
+    from lenscal.profile import LensProfile
+
     blurry = develop_shoot(blurry_set, settings, "developing blurry set", progress, warn)
     checkpoints = output.parent / f".{output.stem}.lenscal-checkpoint"
     if not resume and checkpoints.exists():

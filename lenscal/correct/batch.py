@@ -8,6 +8,10 @@ Rules (each one tested on real files in tests/correct/test_batch.py and tests/te
   command skips it and an interrupted shoot resumes where it stopped;
 - one photo failing (corrupt file, profile mismatch, disk error) never stops the others; each
   photo gets a result (done / skipped / failed with the one-line reason);
+- each photo gets its own profile (lenscal.profileset): one file for all (``--profile FILE``, a
+  mismatch refused unless forced), or a profile set's pick for its camera, lens, focal length,
+  aperture and size; a photo the set has no profile for is skipped with the reason (exit code 6
+  when nothing failed), before it is developed where its metadata already tells;
 - ``jobs`` > 1 runs photos in worker processes started with ``spawn`` (never ``fork``: torch and
   OpenMP threads do not survive a fork), each worker with its share of the CPU threads. Workers
   ignore Ctrl-C (the terminal sends it to them too); the parent stops them with SIGTERM, on which
@@ -30,11 +34,12 @@ from typing import Callable, Literal
 import numpy as np
 
 from lenscal.develop import DevelopSettings, load_camera_photo, load_photo
-from lenscal.errors import EXIT_FAILED, EXIT_OK, LenscalError, ProfileMismatchError
+from lenscal.errors import EXIT_FAILED, EXIT_OK, LenscalError, NoProfileError
 from lenscal.io.formats import IMAGE_EXTENSIONS
 from lenscal.io.outputs import check_target, made_by, plan_outputs, prepare_folder
 from lenscal.io.shoot import expand_inputs
 from lenscal.profile import LensProfile
+from lenscal.profileset import Chooser, SingleProfile
 
 Progress = Callable[[str, int, int, dict], None]
 TAG = "_corrected"
@@ -51,8 +56,10 @@ class CorrectOptions:
     compress: Literal["none", "deflate"] = "none"  # TIFF strips
     preview: str | None = None  # "png" or "jpg": also write an 8-bit preview
     overwrite: bool = False
-    mismatch: Literal["refuse", "warn", "ignore"] = "refuse"  # profile made for another camera/lens/...
-    profile_name: str = ""  # named in each output's note
+    # a profile made for another camera/lens/... (one file), or a photo outside a profile set's
+    # calibrated apertures and focal lengths: refused, or corrected (the nearest) with a warning
+    mismatch: Literal["refuse", "warn", "ignore"] = "refuse"
+    profile_name: str = ""  # named in each output's note when one LensProfile is given
     device: str = "cpu"
     threads: int | None = None  # torch threads per photo; None = the CPU cores / jobs
     solver: dict = field(default_factory=dict)  # SolverOptions fields
@@ -65,7 +72,8 @@ class FileResult:
     outputs: tuple[Path, ...] = ()
     reason: str = ""  # one line: why skipped or failed
     warnings: tuple[str, ...] = ()
-    exit_code: int = EXIT_OK  # of the error, for a failure
+    exit_code: int = EXIT_OK  # of the error, for a failure; EXIT_NO_PROFILE for a photo without a profile
+    profile: str = ""  # what it was corrected with: a profile's file name, or "interpolated f/8-f/16 (...)"
 
 
 @dataclass
@@ -89,9 +97,11 @@ class BatchSummary:
 
     @property
     def exit_code(self) -> int:
-        """README "Exit codes": 0 when nothing failed; when every failure has the same cause, that
-        cause's code (2 unreadable input, 3 profile mismatch, 4 cannot write); mixed causes: 1."""
-        codes = {r.exit_code for r in self.failed}
+        """README "Exit codes": 0 when nothing failed and no photo lacked a profile; when every
+        failure has the same cause, that cause's code (2 unreadable input, 3 profile mismatch, 4
+        cannot write, 6 no profile in the set: skipped); mixed causes: 1. Photos skipped because
+        they were corrected already count as success."""
+        codes = {r.exit_code for r in self.failed} | {r.exit_code for r in self.skipped if r.exit_code != EXIT_OK}
         if not codes:
             return EXIT_OK
         return codes.pop() if len(codes) == 1 else EXIT_FAILED
@@ -140,7 +150,16 @@ def profile_mismatches(sources: list[Path], profile: LensProfile) -> dict[Path, 
 # -- one photo ---------------------------------------------------------------------------------
 def correct_one(source: Path, outputs: tuple[Path, ...], grid: np.ndarray, noise_sigma: float,
                 profile: LensProfile, options: CorrectOptions, progress: Progress | None = None) -> FileResult:
-    """Develop, check, deconvolve and write one photo; every user-fixable problem -> a failed result."""
+    """One photo with one profile's ``grid`` (the interface of earlier versions; see :func:`correct_photo`)."""
+    name = options.profile_name or profile.provenance or "lens profile"
+    chooser = SingleProfile(profile, name, _grid=np.asarray(grid), noise_sigma=noise_sigma)
+    return correct_photo(source, outputs, chooser, options, progress)
+
+
+def correct_photo(source: Path, outputs: tuple[Path, ...], chooser: Chooser, options: CorrectOptions,
+                  progress: Progress | None = None) -> FileResult:
+    """Develop, pick the profile, deconvolve and write one photo; every user-fixable problem -> a
+    failed result, a photo without a profile in the set -> a skipped one (with the reason)."""
     from lenscal.correct.deconv import deconvolve
     from lenscal.io.dng import write_linear_dng
     from lenscal.io.images import write_preview, write_tiff
@@ -149,27 +168,22 @@ def correct_one(source: Path, outputs: tuple[Path, ...], grid: np.ndarray, noise
         todo = [p for p in outputs if check_target(p, options.overwrite)]
         if not todo:
             return FileResult(source, "skipped", outputs, "already corrected (use --overwrite to redo)")
+        _precheck(source, chooser, options)
         colour = None
         if options.format == "dng":
             photo, _, colour = load_camera_photo(source, options.develop)
         else:
             photo, _ = load_photo(source, options.develop)
-        warnings: tuple[str, ...] = ()
-        found = profile.mismatches(photo.meta)
-        if found and options.mismatch == "refuse":
-            raise ProfileMismatchError("profile does not match: " + "; ".join(found), source,
-                                       "use --force to correct anyway")
-        if found and options.mismatch == "warn":
-            warnings = tuple(found)
+        chosen = _choose(source, chooser, photo.meta, options)
         outside = None
         if colour is not None:  # colours outside sRGB (< 0 in the working space) are kept as they are
             outside = np.minimum(photo.pixels, 0)
             np.maximum(photo.pixels, 0, out=photo.pixels)
-        sharp = deconvolve(photo.pixels, grid, noise_sigma, strength=options.strength,
+        sharp = deconvolve(photo.pixels, chosen.grid, chosen.noise_sigma, strength=options.strength,
                            device=options.device, progress=progress, **options.solver)
         photo.pixels = sharp  # let the uncorrected pixels go (peak memory on 24 MP)
-        note = {"command": "correct", "profile": options.profile_name or profile.provenance or "lens profile",
-                "strength": options.strength, "corrected_from": source.name}
+        note = {"command": "correct", "profile": chosen.label, "strength": options.strength,
+                "corrected_from": source.name}
         for target in todo:
             if target.suffix.lower() in (".tif", ".tiff"):
                 write_tiff(target, sharp, photo.meta, linear_output=options.linear, note=note,
@@ -181,11 +195,37 @@ def correct_one(source: Path, outputs: tuple[Path, ...], grid: np.ndarray, noise
                 del camera
             else:
                 write_preview(target, sharp, overwrite=options.overwrite, note={"corrected_from": source.name})
-        return FileResult(source, "done", outputs, warnings=warnings)
+        return FileResult(source, "done", outputs, warnings=chosen.warnings, profile=chosen.label)
+    except NoProfileError as e:
+        return FileResult(source, "skipped", outputs, e.one_line(), exit_code=e.exit_code)
     except LenscalError as e:
         return FileResult(source, "failed", outputs, e.one_line(), exit_code=e.exit_code)
     except MemoryError:
         return FileResult(source, "failed", outputs, f"{source}: out of memory (try --jobs 1)", exit_code=EXIT_FAILED)
+
+
+def _precheck(source: Path, chooser: Chooser, options: CorrectOptions) -> None:
+    """A profile set refuses a photo from its metadata before it is developed, where it can."""
+    from lenscal.io.metadata import read_metadata
+
+    precheck = getattr(chooser, "precheck", None)
+    if precheck is None:
+        return
+    try:
+        meta = read_metadata(source)
+    except LenscalError:
+        return  # developing it says what is wrong with the file
+    try:
+        precheck(meta, options.mismatch)
+    except LenscalError as e:
+        raise type(e)(e.message, source, e.hint) from e
+
+
+def _choose(source: Path, chooser: Chooser, meta, options: CorrectOptions):
+    try:
+        return chooser.choose(meta, options.mismatch)
+    except LenscalError as e:  # the chooser does not know the file: name it
+        raise type(e)(e.message, source, e.hint) from e
 
 
 def _worker_init(threads: int) -> None:
@@ -205,19 +245,27 @@ def _worker_terminated(signum, frame) -> None:
     os._exit(128 + signum)
 
 
-def _worker(source: Path, outputs: tuple[Path, ...], profile: LensProfile, options: CorrectOptions) -> FileResult:
+def _worker(source: Path, outputs: tuple[Path, ...], chooser: Chooser, options: CorrectOptions) -> FileResult:
     try:
-        return correct_one(source, outputs, profile.grid(), profile.noise_sigma, profile, options)
+        return correct_photo(source, outputs, chooser, options)
     except Exception as e:  # a bug in one photo must not take the batch down; keep its reason
         return FileResult(source, "failed", outputs, f"{source}: internal error: {type(e).__name__}: {e}",
                           exit_code=EXIT_FAILED)
 
 
 # -- many photos -------------------------------------------------------------------------------
-def correct_files(inputs: list[Path], profile: LensProfile, out_dir: Path | None, *,
+def as_chooser(profile: LensProfile | Chooser, options: CorrectOptions) -> Chooser:
+    """A LensProfile is one profile for every photo, named in the notes by ``options.profile_name``."""
+    if isinstance(profile, LensProfile):
+        return SingleProfile(profile, options.profile_name or profile.provenance or "lens profile")
+    return profile
+
+
+def correct_files(inputs: list[Path], profile: LensProfile | Chooser, out_dir: Path | None, *,
                   options: CorrectOptions = CorrectOptions(), jobs: int = 1,
                   progress: Progress | None = None) -> BatchSummary:
-    """Correct every photo in ``inputs`` (already expanded, see :func:`expand_photos`).
+    """Correct every photo in ``inputs`` (already expanded, see :func:`expand_photos`) with one
+    profile, or each with its own from a profile set (lenscal.profileset).
 
     Results come back in input order. Progress: ``("correcting", done, total, {"file": name})``
     per photo, and with ``jobs == 1`` also the per-tile ``"deconvolving"`` stage.
@@ -225,6 +273,7 @@ def correct_files(inputs: list[Path], profile: LensProfile, out_dir: Path | None
     import torch
 
     sources = [Path(p) for p in inputs]
+    chooser = as_chooser(profile, options)
     plan = output_plan(sources, out_dir, options)
     total = len(sources)
     results: dict[Path, FileResult] = {}
@@ -244,11 +293,10 @@ def correct_files(inputs: list[Path], profile: LensProfile, out_dir: Path | None
     if jobs == 1:
         previous = torch.get_num_threads()
         torch.set_num_threads(threads)
-        grid = profile.grid()
         try:
             for s in pending:
                 try:
-                    results[s] = correct_one(s, plan[s], grid, profile.noise_sigma, profile, options, progress)
+                    results[s] = correct_photo(s, plan[s], chooser, options, progress)
                 except Exception as e:
                     results[s] = FileResult(s, "failed", plan[s], f"{s}: internal error: {type(e).__name__}: {e}",
                                             exit_code=EXIT_FAILED)
@@ -261,7 +309,7 @@ def correct_files(inputs: list[Path], profile: LensProfile, out_dir: Path | None
         with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init,
                                     initargs=(threads,)) as pool:
             with _sigint_ignored():  # workers are born ignoring Ctrl-C (before their initializer runs)
-                futures = {pool.submit(_worker, s, plan[s], profile, options): s for s in pending}
+                futures = {pool.submit(_worker, s, plan[s], chooser, options): s for s in pending}
             try:
                 finished = cf.as_completed(futures)
                 _collect(finished, futures, plan, results, total, progress)
@@ -308,5 +356,5 @@ def _collect(finished, futures: dict, plan: dict, results: dict, total: int, pro
             progress("correcting", len(results), total, {"file": s.name})
 
 
-__all__ = ["CorrectOptions", "FileResult", "BatchSummary", "correct_files", "correct_one",
-           "expand_photos", "output_plan", "profile_mismatches"]
+__all__ = ["CorrectOptions", "FileResult", "BatchSummary", "as_chooser", "correct_files", "correct_one",
+           "correct_photo", "expand_photos", "output_plan", "profile_mismatches"]
