@@ -66,10 +66,13 @@ def warp(kernels: torch.Tensor, scale: torch.Tensor, src: torch.Tensor, dst: tor
     return normalise(out.reshape(kernels.shape))
 
 
-def mix_kernels(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor, t: float) -> np.ndarray:
+def mix_kernels(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor, t: float,
+                stretch: float = 1.0) -> np.ndarray:
     """The kernels a fraction ``t`` of the way from ``a`` to ``b`` (same shape, (..., K, K), each
     kernel normalised): centroids mixed linearly, widths geometrically, shapes mixed after both
-    are aligned to them (module docstring). t = 0 gives ``a`` and t = 1 ``b`` exactly."""
+    are aligned to them (module docstring). t = 0 gives ``a`` and t = 1 ``b`` exactly.
+    ``stretch``: how far each kernel is stretched towards the interpolated width before mixing (1:
+    all the way, lenscal's rule; 0: only the centroids aligned), for the benchmark's variants."""
     if t <= 0:
         return np.asarray(a, dtype=np.float32).copy()
     if t >= 1:
@@ -83,8 +86,8 @@ def mix_kernels(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor, t: f
     wb = second_moment(kb).sqrt().clamp_min(MIN_WIDTH)
     c = (1 - t) * ca + t * cb
     w = wa ** (1 - t) * wb ** t
-    aligned_a = warp(ka, w / wa, ca, c)
-    aligned_b = warp(kb, w / wb, cb, c)
+    aligned_a = warp(ka, (w / wa) ** stretch, ca, c)
+    aligned_b = warp(kb, (w / wb) ** stretch, cb, c)
     return normalise((1 - t) * aligned_a + t * aligned_b).numpy().astype(np.float32)
 
 
