@@ -261,3 +261,12 @@ def test_learn_several_apertures_into_a_folder_develops_the_sharp_set_once(tmp_p
     assert developed == [] and {n: (out / n).stat().st_mtime_ns for n in names} == stamp
     r = _run([a for a in args if a != "--force"], debug=False)  # without --overwrite: refused up front
     assert r == 4
+
+
+def test_a_folder_without_a_valid_profile_is_refused_up_front(shoot, tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.json").write_text("{}")
+    r = run_cli("correct", shoot / "photos" / "f8.dng", "--profile", tmp_path / "empty", "-o", tmp_path / "out")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert "no valid lens profile in this folder" in r.stderr and "notes.json" in r.stderr
+    assert not (tmp_path / "out").exists()
