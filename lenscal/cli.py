@@ -401,6 +401,10 @@ def correct(
                                                       "aperture; with a folder, use the nearest calibrated aperture and "
                                                       "focal length outside their range."),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Photos corrected in parallel (worker processes)."),
+    scheduler: Optional[str] = typer.Option(
+        None, "--scheduler",
+        help="Run the batch on a Dask cluster, e.g. tcp://HOST:8786 (pip install 'lenscal[cluster]'): one task "
+             "per photo, outputs written here as a local run writes them."),
     device: str = typer.Option("auto", help="auto (CUDA or MPS when present, else CPU), cpu, cuda or mps."),
     demosaic: Demosaic = typer.Option(Demosaic.ahd, help="Demosaic algorithm (as for develop)."),
     vignetting: Vignetting = typer.Option(Vignetting.auto, help="Devignetting with lensfun."),
@@ -437,9 +441,17 @@ def correct(
                              format=output_format.value, compress=compress.value,
                              preview=preview.value if preview else None, overwrite=overwrite,
                              mismatch="warn" if force else "refuse", profile_name=profile_name,
-                             device=_device(device))
+                             device=_device(device) if scheduler is None else _cluster_device(device))
+    if scheduler is not None and jobs != 1:
+        raise LenscalError("--jobs is for a batch on this machine", hint="with --scheduler the workers' threads set it")
     with progress_bars() as progress:
-        summary = correct_files(sources, chooser, output, options=options, jobs=jobs, progress=progress)
+        if scheduler is not None:
+            from lenscal.correct.cluster import correct_on_cluster
+
+            summary = correct_on_cluster(sources, chooser, output, scheduler=scheduler, options=options,
+                                         progress=progress)
+        else:
+            summary = correct_files(sources, chooser, output, options=options, jobs=jobs, progress=progress)
     _report_correct(summary, as_json, one_file=isinstance(chooser, SingleProfile))
 
 
@@ -472,6 +484,13 @@ def _report_correct(summary, as_json: bool, one_file: bool) -> None:
         if len(summary.results) == 1 and not as_json:
             error(summary.results[0].reason)
         raise typer.Exit(summary.exit_code)
+
+
+def _cluster_device(name: str) -> str:
+    """On a cluster each worker resolves ``auto`` itself (the client's devices say nothing of theirs)."""
+    if name not in ("auto", "cpu", "cuda", "mps"):
+        raise LenscalError(f"unknown device '{name}'", hint="use cpu, cuda, mps or auto")
+    return name
 
 
 def _device(name: str) -> str:
