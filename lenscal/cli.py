@@ -213,9 +213,9 @@ def learn(
     sharp: Path = typer.Option(..., "--sharp", help="Folder of photos at a sharp aperture (e.g. f/5.6)."),
     blurry: List[Path] = typer.Option(..., "--blurry", help="Folder of photos at the aperture to correct; repeat "
                                                           "it for several apertures (one profile each)."),
-    output: Path = typer.Option(..., "-o", "--output",
-                                help="Lens profile to write (.json); a folder (ending in / or existing, and "
-                                     "always with several --blurry) for one profile per blurry set."),
+    output: str = typer.Option(..., "-o", "--output",
+                               help="Lens profile to write (.json); a folder (ending in / or existing, and "
+                                    "always with several --blurry) for one profile per blurry set."),
     preset: str = typer.Option("fast", help="fast (CPU default), balanced, or paper (GPU)."),
     seed: int = typer.Option(0, help="Random seed; the same seed gives the same profile on one machine."),
     device: str = typer.Option("auto", help="auto, cpu, cuda or mps."),
@@ -237,11 +237,11 @@ def learn(
     """Learn the lens's blur (a grid of RGB PSFs and a noise level) from two sets of unpaired photos."""
     from lenscal.workflow import learn_profile
 
-    if len(blurry) > 1 or str(output).endswith(("/", os.sep)) or output.is_dir():
-        return _learn_several(sharp, blurry, output, preset=preset, seed=seed, device=device, resume=resume,
+    if len(blurry) > 1 or output.endswith(("/", os.sep)) or Path(output).is_dir():  # a folder of profiles
+        return _learn_several(sharp, blurry, Path(output), preset=preset, seed=seed, device=device, resume=resume,
                               grid=grid, pixel_pitch=pixel_pitch, demosaic=demosaic, vignetting=vignetting,
                               truth=truth, overwrite=overwrite, force=force, as_json=as_json, set_=set_)
-    blurry = blurry[0]
+    blurry, output = blurry[0], Path(output)
     if output.suffix.lower() != ".json":
         raise LenscalError("the profile must be a .json file", output)
     if output.exists() and not overwrite and not resume:

@@ -270,3 +270,23 @@ def test_a_folder_without_a_valid_profile_is_refused_up_front(shoot, tmp_path):
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
     assert "no valid lens profile in this folder" in r.stderr and "notes.json" in r.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_learn_output_names_a_folder_when_it_ends_with_a_slash(tmp_path, monkeypatch):
+    """-o mylens/ with one --blurry is a folder too (the shell keeps the slash; a Path would not),
+    and -o lens.json with several is refused before any photo is read."""
+    import lenscal.workflow as workflow
+    from lenscal.cli import _run
+
+    for d, f in (("sharp", 5.6), ("f16", 16.0), ("f8", 8.0)):
+        for i in range(2):
+            make_dng(tmp_path / d / f"{d}_{i}.dng", SIZE, seed=i, f_number=f)
+    called = {}
+    monkeypatch.setattr(workflow, "learn_profiles", lambda *a, **k: called.setdefault("args", a) and [])
+    assert _run(["learn", "--sharp", str(tmp_path / "sharp"), "--blurry", str(tmp_path / "f16"),
+                 "-o", f"{tmp_path / 'lens'}/"], debug=False) == 0
+    assert called["args"][1] == [tmp_path / "f16"] and called["args"][2] == tmp_path / "lens"
+    assert (tmp_path / "lens").is_dir()
+    assert _run(["learn", "--sharp", str(tmp_path / "sharp"), "--blurry", str(tmp_path / "f16"), "--blurry",
+                 str(tmp_path / "f8"), "-o", str(tmp_path / "lens.json")], debug=False) == 2
+    assert not (tmp_path / "lens.json").exists()
