@@ -4,8 +4,8 @@
     .venv/bin/python bench/bench_profile_sets.py [--tables bench/zoo_psfs] [--zoo-optics bench/zoo_optics.py]
                                                  [--pitch 4 6] [--frame 4000x6000] [--lenses ...]
 
-Real lens designs, ray traced (bench/zoo_optics.py and its tables bench/zoo_psfs/*.npz, from the
-``optics`` branch; both paths can be given when they are elsewhere): for each lens and each
+Real lens designs, ray traced (bench/zoo_optics.py and its tables bench/zoo_psfs/*.npz; both
+paths can be given when they are elsewhere): for each lens and each
 bracket of calibrated apertures (a, b) around a middle one m, the true 8x8 grid of 13x13 RGB
 kernels at m against the grid lenscal.profileset makes from the true grids at a and b:
 
@@ -49,7 +49,7 @@ METHODS = ("lenscal", "full", "aligned", "pixels", "nearest")
 def load_zoo_optics(path: Path):
     spec = importlib.util.spec_from_file_location("zoo_optics", path)
     if spec is None or not path.is_file():
-        sys.exit(f"{path}: not found (bench/zoo_optics.py is on the 'optics' branch; give --zoo-optics)")
+        sys.exit(f"{path}: not found (give --zoo-optics)")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -109,7 +109,7 @@ def main() -> None:
     height, width = (int(v) for v in args.frame.split("x"))
     lenses = args.lenses or zoo.available_lenses(args.tables)
     if not lenses:
-        sys.exit(f"no PSF tables in {args.tables} (bench/zoo_psfs is on the 'optics' branch; give --tables)")
+        sys.exit(f"no PSF tables in {args.tables} (give --tables)")
     start = time.perf_counter()
     rows = []
     for pitch in args.pitch:
