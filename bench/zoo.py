@@ -323,7 +323,7 @@ def learn(case: Case, folder: Path, overrides: dict, seed: int) -> dict:
     try:
         kw = {"force": True} if "force" in learn_profile.__code__.co_varnames else {}  # scored even if it fails its check
         if "on_result" in learn_profile.__code__.co_varnames:  # the step-2 grid, for post-hoc experiments
-            kw["on_result"] = lambda r: np.savez_compressed(out.with_name("grids.npz"), step2=r.history["step2_grid"],
+            kw["on_result"] = lambda r: np.savez_compressed(out.with_name("grids.npz"), step2=r.step2_grid,
                                                             final=r.grid, sigma=r.sigma, gains=r.gains)
         summary = learn_profile(folder / "sharp", folder / "blurry", out, settings=DevelopSettings(), seed=seed,
                                 pixel_pitch=case.pitch_um if case.known_camera else None, overrides=overrides,

@@ -284,8 +284,10 @@ def _say_learned(summary: dict) -> None:
     if summary["lateral_from"] == "measured":
         say("lateral colour as measured in the blurry photos (--set lateral_from=learned for step 2's refinement)")
     check = summary.get("check")
-    if check and check["passed"]:
+    if check and check["status"] == "passed":
         say("self-check passed: the learned blur reproduces the blurry photos' edges in R, G and B")
+    elif check and check["status"] == "unchecked":
+        warn(f"self-check not possible: {check['reasons'][0]}; {check['advice']}")
     elif check:
         warn(f"self-check FAILED (written because of --force): {'; '.join(check['reasons'])}")
     say(f"noise sigma: {summary['noise_sigma']:.4f}   time: {summary['seconds']:.0f} s")

@@ -47,6 +47,7 @@ class LearnResult:
     settings: dict
     check: SelfCheck | None = None  # the self-check's verdict (None when not run)
     history: dict = field(default_factory=dict)
+    step2_grid: np.ndarray | None = None  # the grid as step 2 left it, before the steps that follow
 
 
 def pick_device(device: str) -> torch.device:
@@ -311,7 +312,7 @@ class _Run:
     def result(self) -> LearnResult:
         m = self.matcher
         kernels = m.estimate()
-        self.history["step2_grid"] = kernels.numpy().astype(np.float32)  # before any post-processing
+        step2_grid = kernels.numpy().astype(np.float32)  # before any post-processing
         rows, cols = self.grid_shape
         stability = (ncc(kernels, self.snapshot).numpy() if self.snapshot is not None
                      and self.snapshot.shape == kernels.shape else np.ones((rows, cols)))
@@ -334,7 +335,7 @@ class _Run:
         sigma = self.noise if self.noise > 0 else m.grid.sigma.detach().abs().item() / self.scale
         return LearnResult(grid=kernels.numpy().astype(np.float32), sigma=sigma,
                            confidence=conf, gains=gains.astype(np.float32), settings=settings, check=check,
-                           history=history)
+                           history=history, step2_grid=step2_grid)
 
 
 def learn_grid(sharp: list[np.ndarray], blurry: list[np.ndarray], *, preset: str = "fast", seed: int = 0,

@@ -21,14 +21,19 @@ MIN_PLACES = 2  # measured places (mirror-pooled cells) per channel, below which
 
 @dataclass(frozen=True)
 class SelfCheck:
-    passed: bool
-    reasons: tuple[str, ...] = ()  # one sentence each: what failed
+    status: str  # "passed", "failed", or "unchecked" (too few sharp edges to tell either way)
+    reasons: tuple[str, ...] = ()  # one sentence each: what failed, or why nothing could be checked
     advice: str = ""  # what to reshoot
     agreement: dict = field(default_factory=dict)  # channel -> share of places that agree
     places: dict = field(default_factory=dict)  # channel -> places measured
 
+    @property
+    def passed(self) -> bool:
+        """Not failed: a profile that could not be checked is written, with a warning."""
+        return self.status != "failed"
+
     def to_dict(self) -> dict:
-        return {**asdict(self), "reasons": list(self.reasons)}
+        return {**asdict(self), "reasons": list(self.reasons), "passed": self.passed}
 
 
 def judge(forward: dict) -> SelfCheck:
@@ -38,8 +43,6 @@ def judge(forward: dict) -> SelfCheck:
         agree = np.asarray(ch["agree"], bool)
         places[name] = ch["places"]
         if ch["places"] < MIN_PLACES:
-            reasons.append(f"too few sharp edges in the blurry photos to check the learned blur in {name} "
-                           f"({ch['places']} places)")
             continue
         share = float(agree.sum() / ch["places"])
         agreement[name] = round(share, 3)
@@ -48,8 +51,11 @@ def judge(forward: dict) -> SelfCheck:
             wider = np.nanmedian(p - m) > 0
             reasons.append(f"the learned blur makes edges {'wider' if wider else 'narrower'} than the blurry photos "
                            f"show in {name} at {ch['places'] - int(agree.sum())} of {ch['places']} places")
-    advice = ""
+    advice = ("reshoot both sets alternating the aperture on the same kinds of detailed scene "
+              "(foliage, brickwork, text), in focus across the frame")
     if reasons:
-        advice = ("reshoot both sets alternating the aperture on the same kinds of detailed scene "
-                  "(foliage, brickwork, text), in focus across the frame")
-    return SelfCheck(not reasons, tuple(reasons), advice, agreement, places)
+        return SelfCheck("failed", tuple(reasons), advice, agreement, places)
+    if not agreement:
+        return SelfCheck("unchecked", ("too few sharp edges in the blurry photos to check the learned blur",),
+                         advice, agreement, places)
+    return SelfCheck("passed", (), "", agreement, places)

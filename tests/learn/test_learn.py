@@ -56,7 +56,10 @@ def test_learned_psfs_beat_the_best_gaussian(problem, learned):
     # ~0.7 px): the bound only catches gross drift of R/B against G (runs without the colour
     # prior drifted by 1.5-5 px).
     assert report["lateral_colour_error_max"] < 1.0, report
-    assert result.settings["sigma_from"] == "learned" and SIGMA / 2 < result.sigma < SIGMA * 2, result.sigma
+    # The noise is measured in the blurry photos' flattest blocks. This texture has hardly an 8x8
+    # block without an edge, so the reading is high; it must never be low (a low reading would let
+    # the solver amplify noise) nor wildly off.
+    assert result.settings["sigma_from"] == "measured" and SIGMA < result.sigma < SIGMA * 5, result.sigma
     # the blurry set was given a (1.03, 1, 0.96) tint and no exposure change; the tint is not
     # learned by default (match.PSFGrid.gains), so the gains are one ratio, that of the exposure
     assert np.allclose(result.gains, result.gains[1]) and abs(result.gains[1] - 1) < 0.03, result.gains
