@@ -220,7 +220,7 @@ def _learn_from(sharp_set: Shoot, sharp: list[Photo], blurry_set: Shoot, output:
                         device=device, grid_shape=(grid, grid), checkpoint_dir=checkpoints, resume=resume,
                         progress=progress, overrides=overrides, diffraction=diffraction["scales_px"],
                         f_number=blurry_set.meta.f_number, step1_cache=step1_cache)
-    if on_result is not None:  # benchmarks keep what the learn found before it is judged
+    if on_result is not None:  # a caller that scores the learn keeps what it found before it is judged
         on_result(result)
     meta = blurry_set.meta
     check = result.check

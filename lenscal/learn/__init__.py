@@ -1,4 +1,4 @@
-"""Learning a lens's PSF grid from two unpaired sets of photos (steps 1 and 2 of METHOD.md).
+"""Learning a lens's PSF grid from two unpaired sets of photos (steps 1 and 2 of docs/method.md).
 
 The CLI calls :func:`lenscal.learn.pipeline.learn_grid`; everything else here is pure maths over
 tensors (patch sampling, the velocity net, flow matching, distribution matching) with presets.

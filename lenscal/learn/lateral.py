@@ -3,8 +3,8 @@
 Why: lateral colour is a shift of R and B against G, and a shift needs no sharp reference. In
 any textured tile the colour channels share their edges, so the sub-pixel offset that best aligns
 R's edges (or B's) with G's is the offset between their kernels' centroids. Distribution matching
-alone learned it poorly: the 12 MP bench's corners came out at 0.2 px of R-G against the true 0.74.
-Its gradient on the four radial coefficients is weak and noisy, while thousands of registered tiles
+alone learns it poorly (the corners' R-G shift comes out far too small):
+its gradient on the four radial coefficients is weak and noisy, while thousands of registered tiles
 (cross-correlation of edge maps, all tiles in one batch of FFTs) pin them down. The model is
 PSFGrid.lateral_shifts' radial (a + b r^2) q, lensfun's TCA polynomial, fitted by robust weighted
 least squares; step 2 starts from it and goes on learning.
@@ -112,9 +112,7 @@ def fit_radial(q: np.ndarray, shifts: np.ndarray, weights: np.ndarray, rounds: i
 def measure_lateral(images: list[np.ndarray]) -> tuple[np.ndarray, int]:
     """The radial lateral-colour coefficients (2, 2) of a set of photos and how many tiles spoke.
 
-    Measured: the 12 MP bench's blurry sets in 5-8 s, 3400-3600 tiles. Alone, the fit leaves
-    0.09 (f/16) and 0.14 px (f/1.7) of lateral-colour error (step 2 had 0.19 and 0.28), under-reading
-    the corners by about a third; step 2 goes on from it and ends at 0.09 and 0.18 px.
+    The fit under-reads the corners a little; step 2 starts from it and refines it.
     """
     frame = images[0].shape[:2]
     parts = [register_tiles(img) for img in images]
@@ -140,10 +138,10 @@ def set_lateral(grid: torch.Tensor, coef: np.ndarray, frame: tuple[int, int]) ->
     """The grid (rows, cols, 3, K, K) with R and B moved so that their centroids sit against G
     where the photos' measurement puts them.
 
-    Why: wide open, step 2 refines the measured lateral colour with a noisy gradient. On the 12 MP
-    f/1.7 bench it ended at 0.16 / 0.21 / 0.26 px of error over three step-2 seeds, where the
-    measurement alone is at 0.14 px; put back, it gave 0.14 px for every seed and L2 0.42x / 0.43x /
-    0.44x -> 0.42x / 0.41x / 0.40x. Stopped down, step 2 improves it (0.09 -> 0.05 px at f/16).
+    Why: wide open, step 2 refines the measured lateral colour with a noisy gradient that leaves
+    it worse than the measurement alone, and varying from run to run; put back, the measurement
+    gives the same lateral colour every run. Stopped down, where the blur is smaller and the
+    gradient cleaner, step 2 does improve on it (presets.resolve_auto's ``lateral_from``).
     """
     rows, cols = grid.shape[:2]
     move = torch.as_tensor(node_shifts(coef, rows, cols, frame)) - lateral_colour(grid)  # (rows, cols, 2, 2)

@@ -4,7 +4,7 @@ Sharp centre crops, each placed at a random spot of the frame, are blurred by th
 that spot, scaled by a per-channel gain and given Gaussian noise of a learned sigma. A trainable
 copy ("aux") of the step-1 model tracks the distribution of these simulated patches; the frozen
 step-1 EMA ("real") knows the real ones. The grid moves along stopgrad(v_aux - v_real) * dy1/dw,
-the integrated-KL gradient up to a time weight (METHOD.md, step 2). The loss VALUE means nothing.
+the integrated-KL gradient up to a time weight (docs/method.md, step 2). The loss VALUE means nothing.
 
 Kernels are per-node, per-channel softmax logits: non-negative and summing to one by
 construction, and a bilinear mix of normalised kernels stays normalised.
@@ -83,7 +83,7 @@ class PSFGrid(nn.Module):
 
         Why: the patch statistics barely constrain a kernel's finest detail (it sits near the
         noise at the highest frequencies), and Adam on per-pixel logits grew a one-pixel spike on
-        a broad pedestal there; smoothing by 0.8 px measured NCC 0.82 -> 0.94 (f/16) and 0.84 -> 0.93 (f/1.7).
+        a broad pedestal there; a fixed smoothing removes that spike at both apertures.
         A non-negative, normalised kernel convolved with one stays so (renormalised for the
         little mass pushed past the window edge).
         """
@@ -139,10 +139,9 @@ class PSFGrid(nn.Module):
 
         Split because the two are identified very differently. The exposure ratio only scales
         contrast. The tint, learned from two sets of DIFFERENT scenes, mostly learns how the
-        scenes' colours differ (a 6 + 6 Unsplash shoot at 12 MP drove G to 0.53 against the
-        true 0.92), and the kernels then narrow or widen per channel to make up the contrast:
-        G kernels at half the true second moment. With the tint fixed (``tint_lr`` 0, the
-        default) f/16 NCC went 0.943 -> 0.977, L2 1.61x -> 0.95x the best Gaussian's (12 MP bench).
+        scenes' colours differ (far from the true white balance), and the kernels then narrow or
+        widen per channel to make up the contrast. So the tint is not learned (its lr is 0) and
+        stays at 1; it is kept as a parameter so the gains keep their form.
         """
         return torch.exp(self.log_exposure + self.log_tint - self.log_tint.mean())
 
@@ -359,7 +358,7 @@ class Matcher:
             kernels = self.grid.kernels()
             loss = loss + s.smooth_weight * smooth_penalty(kernels) + s.colour_weight * colour_offset_penalty(kernels)
         self._group("kernels")["lr"] = self.kernel_lr()
-        if self.grid.frame:  # the lateral-colour shifts decay with the kernels (at 3x the rate they walked 5x too far)
+        if self.grid.frame:  # the lateral-colour shifts decay with the kernels (a faster decay lets them walk far past the truth)
             self._group("lateral")["lr"] = s.lateral_lr * self.kernel_lr() / s.kernel_lr
         if self.grid.magnify != "off":  # so do the scales
             self._group("scale")["lr"] = s.magnify_lr * self.kernel_lr() / s.kernel_lr
@@ -416,8 +415,8 @@ class Matcher:
 def node_change(a: torch.Tensor, b: torch.Tensor) -> float:
     """The largest relative L2 change of a node's kernel between two snapshots of a grid.
 
-    Linear in the change (1 - NCC, used before, is quadratic: a 4% move read as 1e-3, so the
-    stopping rule fired as soon as it was allowed to).
+    Linear in the change (1 - NCC would be quadratic: a 4% move reads as 1e-3, so the
+    stopping rule would fire as soon as it is allowed to).
     """
     diff = (a - b).flatten(-3).norm(dim=-1)
     return float((diff / b.flatten(-3).norm(dim=-1).clamp_min(1e-12)).max())

@@ -111,7 +111,7 @@ def model_view(y: torch.Tensor) -> torch.Tensor:
     """What the flow models see of level-scaled linear patches ``y``: [0, 1] mapped to [-1, 1].
 
     One function for real and simulated patches, so both sides of step 2 always agree. (Dividing
-    each patch by its own mean, to make the view blind to exposure, was measured: NCC 0.77 vs
-    0.82 on the 8x8 bench, so it was dropped.)
+    each patch by its own mean, to make the view blind to exposure, learned worse kernels; the
+    exposure is left to step 2's learned gains instead.)
     """
     return 2 * y - 1

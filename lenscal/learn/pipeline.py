@@ -113,7 +113,7 @@ class _Run:
         self.sigma_measured = measured > 0
         self.sigma0 = measured if self.sigma_measured else s.sigma_init
         # One exposure ratio to start from; per-channel means of unpaired scenes mostly measure
-        # the scenes' colours (a 6+6 Unsplash shoot gave G off by 22%), so the per-channel
+        # the scenes' colours (not the white balance), so the per-channel
         # white-balance part is left to step 2's learned gains.
         self.gain0 = np.full(3, float(np.exp(np.mean(np.log(mean_b / mean_s)))))
         crops = [patches.centre_crop(img, s.centre_fraction, s.patch + kernel_size - 1 + 8, s.centre_max)
@@ -204,7 +204,7 @@ class _Run:
 
     def run_step1(self, cache: Path | None = None) -> None:
         """Step 1, or its result from ``cache`` when that was made from the same photos and
-        settings (benchmarks iterate on step 2 without paying for step 1 again)."""
+        settings (to iterate on step 2 without paying for step 1 again)."""
         s = self.s
         if cache is not None and cache.is_file():
             state = torch.load(cache, map_location="cpu", weights_only=True)

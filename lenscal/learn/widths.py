@@ -1,20 +1,16 @@
 """Each node's kernel width checked against the blurry photos' own edges, after step 2.
 
 Why: wide open, distribution matching gets the mean width of the grid right but not how fast it
-grows towards the corners (12 MP f/1.7 bench: the true G second moment 1.8 -> 6.2 px^2 from the
-middle to a corner, learned 2.4 -> 4.4 with no kernel scale; the objective is flat along that
-direction, see README, "What limited L2 wide open"). An edge's width needs no sharp reference:
+grows towards the corners (the middle comes out too wide and the corners too narrow: the
+objective is nearly flat along that direction). An edge's width needs no sharp reference:
 at an isolated edge, the gradient magnitude read with a Gaussian derivative of scale s falls as
 1 / sqrt(w^2 + s^2), so three scales give its width w^2 and whether it is isolated (the three
 read-outs on one line). A low percentile of w^2 over the edges near each node follows the lens
-and not the photos' composition nearly as much as the patch distributions do: on that bench,
-the blurry photos' pattern across the frame (mean removed) was 0.09 from the truth's, the
-learned grids' 0.16-0.23. The photos' own softness adds about the same w^2 everywhere, so only
-the pattern is used: each node's kernel is stretched until sharp centre crops blurred by it
-show the measured pattern, on top of the grid's mean width as step 2 found it.
-Measured (cached step 1, three step-2 seeds): L2 against the best Gaussian's 0.51x / 0.60x /
-0.61x -> 0.42x / 0.43x / 0.44x, NCC 0.975 / 0.970 / 0.968 -> 0.979 / 0.977 / 0.975; PSNR gain on
-held-out photos +2.06 / +2.03 / +1.97 -> +2.12 / +2.14 / +2.11 dB (the true grid's: +2.24).
+and not the photos' composition nearly as much as the patch distributions do, so the pattern
+of widths across the frame read from the edges is closer to the lens's than step 2's. The
+photos' own softness adds about the same w^2 everywhere, so only the pattern is used: each
+node's kernel is stretched until sharp centre crops blurred by it show the measured pattern, on
+top of the grid's mean width as step 2 found it.
 """
 
 from __future__ import annotations
@@ -106,10 +102,9 @@ def measure_edges(blurry_g: list[np.ndarray], rows: int, cols: int, mirror: bool
     edge counts.
 
     Nearest, not unmixed: the blur between nodes is their bilinear mix, so a corner's cell reads
-    narrower than its node (a 4x4 grid of 1 -> 1.9 px Gaussians: 3.3 -> 5.7 px^2 for a true
-    2.4 -> 7.2). Solving the cells' readings for the nodes' (the cells' mean bilinear weights)
-    recovered that grid to 0.1 px^2, but on the 12 MP bench it made the nodes' readings noisier
-    (L2 0.42x -> 0.52x, 0.43x -> 0.52x), so the 8x8 grid's smaller cells are read as they are.
+    narrower than its node. Solving the cells' readings for the nodes' (the cells' mean bilinear
+    weights) undoes that on a clean synthetic grid, but on real photos it makes the nodes'
+    readings noisier, so the cells (small on an 8x8 grid) are read as they are.
     """
     height, width = blurry_g[0].shape
     cell = _cells(rows, cols, mirror)

@@ -3,9 +3,9 @@
 Why it is modelled rather than learned: at f/16 on a 3.3 um sensor the Airy disc's first dark ring
 sits 3 px out, and the pattern (a flat core, a dark ring, a faint bright ring) is what a blur
 learned from unpaired photos gets least right. The small flow models see a width, not a ring, and
-the learned kernels came out Gaussian-like (12 MP bench: L2 0.75x the best single Gaussian's). The
-pattern itself follows from the f-number in the EXIF and the pixel pitch alone, so the learner
-only has to find the lens's own (aberration) blur on top of it: 0.29x on the same bench.
+the learned kernels come out Gaussian-like. The pattern itself follows from the f-number in the
+EXIF and the pixel pitch alone, so the learner only has to find the lens's own (aberration) blur
+on top of it, which it learns far better.
 """
 
 from __future__ import annotations
@@ -16,11 +16,10 @@ import numpy as np
 from scipy.special import j1
 
 # effective wavelengths of a Bayer sensor's R, G, B channels (um). A channel integrates a band
-# about 100 nm wide; with the simulated f/16 lens integrating a flat 100 nm band, learning with one
-# wavelength per channel measured L2 0.30x the best Gaussian's against 0.29x (bench_learn --band).
+# about 100 nm wide; learning with one wavelength per channel does as well as integrating the band.
 WAVELENGTH_UM = (0.61, 0.54, 0.46)
 # below this G-channel scale (lambda N / pitch, px) the Airy disc is within a pixel or two and is
-# learned as well as it is modelled (f/1.7: 0.28 px; f/16 on 3.3 um: 2.6 px)
+# learned as well as it is modelled (e.g. f/1.7 gives about 0.3 px, f/16 on a 3.3 um pitch 2.6 px)
 SIGNIFICANT_SCALE_PX = 1.5
 
 

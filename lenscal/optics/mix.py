@@ -19,11 +19,10 @@ a power of 1/N: every pure term is a straight line in (log N, log width). Stretc
 all the way to that width assumes the blur only changes scale between the two apertures, which
 holds where one term dominates; mixing unstretched kernels assumes it only changes the share of
 a core and a halo, which is what an aberration halo fading as the lens stops down does. Real
-lenses do both, and halfway lies between: on the ray-traced designs of nine real lenses
-(docs/benchmarks.md, "Profile sets") the full stretch made the middle kernels too narrow in
-second moment around f/11 and f/2.8 and the plain mix too wide everywhere, and the halfway rule
-had the smallest width errors on average, with an L2 within 0.02 of the best rule's everywhere. Focal length (zooms) gets the
-same rule with ``t`` in log focal length, a ratio scale like the f-number.
+lenses do both, and halfway lies between: the full stretch makes the middle kernels too narrow
+and the plain mix too wide, and stretching halfway keeps the widths closest (docs/benchmarks.md,
+"Profile sets", compares the rules). Focal length (zooms) gets the same rule with ``t`` in log
+focal length, a ratio scale like the f-number.
 
 Pure functions on numpy/torch arrays; the profile set (lenscal.profileset) decides what to mix.
 """
@@ -81,7 +80,7 @@ def mix_kernels(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor, t: f
     kernel normalised): centroids mixed linearly, each kernel stretched towards the geometric
     interpolation of the widths, shapes mixed once aligned (module docstring). t = 0 gives ``a``
     and t = 1 ``b`` exactly. ``stretch``: how far each kernel is stretched, in log width (1: all
-    the way; 0: only the centroids aligned), the benchmark's variants."""
+    the way; 0: only the centroids aligned)."""
     if t <= 0:
         return np.asarray(a, dtype=np.float32).copy()
     if t >= 1:
@@ -101,5 +100,5 @@ def mix_kernels(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor, t: f
 
 
 def mix_pixels(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
-    """Plain pixel mixing ``(1 - t) a + t b``: the baseline that mix_kernels is measured against."""
+    """Plain pixel mixing ``(1 - t) a + t b``, the simple alternative to :func:`mix_kernels`."""
     return ((1 - t) * np.asarray(a, np.float64) + t * np.asarray(b, np.float64)).astype(np.float32)

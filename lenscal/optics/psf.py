@@ -141,9 +141,9 @@ def magnify(kernels: torch.Tensor, log_scale: torch.Tensor, about: torch.Tensor 
     kernel's centroid, which then stays where it is).
 
     Why: in step 2 a node's width is otherwise carried by its K*K logits, and a change of width
-    has to move mass across many of them, each seeing few patches. Wide open, that left the change
-    of blur across the frame compressed (the true G second moment 1.8 -> 6.2 px^2 from the middle
-    to a corner, learned 2.4 -> 4.4). One scale per node moves the width directly and both ways.
+    has to move mass across many of them, each seeing few patches. Wide open, that leaves the
+    growth of blur from the middle to the corners too small (the middle too wide, the corners too
+    narrow). One scale per node moves the width directly and both ways.
     Bicubic resampling, so that a scale of 1 is exactly the identity; differentiable.
     """
     size = kernels.shape[-2:]
