@@ -67,6 +67,25 @@ def test_profile_for_another_camera_is_refused_unless_forced(many_tests, tmp_pat
     assert (tmp_path / "out" / f"{one.stem}_corrected.tif").exists()
 
 
+def test_profile_that_failed_its_self_check_is_refused_unless_forced(many_tests, tmp_path):
+    """A profile written by `learn --force` despite a failed self-check may make photos worse:
+    correct refuses it (exit 5, one line naming the reason) and uses it only when forced."""
+    data = json.loads((many_tests / "truth" / "blurry_psf.json").read_text())
+    data["check"] = {"status": "failed", "passed": False, "advice": "",
+                     "reasons": ["the learned blur makes edges wider than the blurry photos show in G at 5 of 6 places"]}
+    failing = tmp_path / "failing.json"
+    failing.write_text(json.dumps(data))
+    one = next((many_tests / "test").glob("*.dng"))
+    r = run_cli("correct", one, "--profile", failing, "-o", tmp_path / "out")
+    assert r.returncode == 5, r.stderr
+    last = r.stderr.strip().splitlines()[-1]
+    assert "self-check" in last and "wider" in last and "--force" in last and "Traceback" not in r.stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    r = run_cli("correct", one, "--profile", failing, "-o", tmp_path / "out", "--force")
+    assert r.returncode == 0 and "self-check" in r.stderr
+    assert (tmp_path / "out" / f"{one.stem}_corrected.tif").exists()
+
+
 def test_profile_found_in_library(many_tests, tmp_path, monkeypatch):
     """Without --profile the library is a profile set: the bundled demo profile is this camera and
     lens at f/16, but for 768x512 photos, so this smaller one is skipped with the reason (exit 6)."""
