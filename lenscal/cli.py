@@ -232,15 +232,24 @@ def learn(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing profile."),
     force: bool = typer.Option(False, "--force", help="Write the profile even if it fails its self-check (marked as failing)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
-    set_: List[str] = typer.Option([], "--set", help="Override a preset setting, e.g. --set step1_steps=500 (repeatable)."),
+    set_: List[str] = typer.Option([], "--set", help="Override a preset setting, e.g. --set step1_steps=500 "
+                                   "(repeatable); the settings and what each means: docs/method.md, "
+                                   "'Learn settings'."),
+    threads: int = typer.Option(0, min=0, max=1024, help="CPU threads; 0 = every core (1 is faster on a core "
+                                                         "shared with other work)."),
+    checkpoint_seconds: float = typer.Option(60.0, "--checkpoint-seconds", min=0.0,
+                                             help="Seconds between checkpoints for --resume; 0 = after every update."),
 ) -> None:
     """Learn the lens's blur (a grid of RGB PSFs and a noise level) from two sets of unpaired photos."""
+    from lenscal.learn.presets import RunOptions
     from lenscal.workflow import learn_profile
 
+    options = RunOptions(threads=threads, checkpoint_seconds=checkpoint_seconds)
     if len(blurry) > 1 or output.endswith(("/", os.sep)) or Path(output).is_dir():  # a folder of profiles
         return _learn_several(sharp, blurry, Path(output), preset=preset, seed=seed, device=device, resume=resume,
                               grid=grid, pixel_pitch=pixel_pitch, demosaic=demosaic, vignetting=vignetting,
-                              truth=truth, overwrite=overwrite, force=force, as_json=as_json, set_=set_)
+                              truth=truth, overwrite=overwrite, force=force, as_json=as_json, set_=set_,
+                              options=options)
     blurry, output = blurry[0], Path(output)
     if output.suffix.lower() != ".json":
         raise LenscalError("the profile must be a .json file", output)
@@ -256,7 +265,7 @@ def learn(
         summary = learn_profile(sharp, blurry, output, settings=settings, preset=preset, seed=seed,
                                 device=device, resume=resume, grid=grid, truth=truth,
                                 progress=progress, warn=warn, overrides=overrides, pixel_pitch=pixel_pitch,
-                                force=force)
+                                force=force, options=options)
     if as_json:
         print_json(summary)
         return
@@ -275,8 +284,7 @@ def _say_learned(summary: dict) -> None:
     elif d["pitch_from"] == "unknown":
         say("diffraction not modelled: lensfun does not know this camera's sensor size (give --pixel-pitch)")
     if summary["magnify"] != "off":
-        how = {"node": "node by node", "radial": "along the distance from the centre"}[summary["magnify"]]
-        say(f"kernel widths learned {how} (--set magnify=off to keep them as step 2 finds them)")
+        say("kernel widths learned node by node (--set magnify=off to keep them as step 2 finds them)")
     if summary.get("edge_widths"):
         e = summary["edge_widths"]
         say(f"kernel widths across the frame matched to the blurry photos' edges ({e['edges']} edges, "
@@ -300,7 +308,8 @@ def _say_learned(summary: dict) -> None:
 
 def _learn_several(sharp: Path, blurry: list[Path], folder: Path, *, preset: str, seed: int, device: str,
                    resume: bool, grid: int, pixel_pitch: float | None, demosaic: Demosaic, vignetting: Vignetting,
-                   truth: Path | None, overwrite: bool, force: bool, as_json: bool, set_: list[str]) -> None:
+                   truth: Path | None, overwrite: bool, force: bool, as_json: bool, set_: list[str],
+                   options=None) -> None:
     """``learn --blurry A --blurry B -o FOLDER/``: one profile per blurry set into a folder (a
     profile set), the sharp set developed once; a profile that fails its self-check does not stop
     the others, and the exit code is then 5."""
@@ -325,7 +334,8 @@ def _learn_several(sharp: Path, blurry: list[Path], folder: Path, *, preset: str
     with progress_bars() as progress:
         summaries = learn_profiles(sharp, blurry, folder, settings=_settings(demosaic, 1.0, vignetting), preset=preset,
                                    seed=seed, device=device, resume=resume, grid=grid, progress=progress, warn=warn,
-                                   overrides=overrides, pixel_pitch=pixel_pitch, force=force, scanned=scanned)
+                                   overrides=overrides, pixel_pitch=pixel_pitch, force=force, scanned=scanned,
+                                   options=options)
     failed = [s for s in summaries if "error" in s]
     if as_json:
         print_json({"folder": str(folder), "profiles": summaries})

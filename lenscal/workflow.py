@@ -87,11 +87,12 @@ def learn_profile(sharp_dir: Path, blurry_dir: Path, output: Path, *, settings: 
                   grid: int = 8, truth: Path | None = None, progress: Progress | None = None,
                   warn: Callable[[str], None] | None = None, overrides: dict | None = None,
                   pixel_pitch: float | None = None, step1_cache: Path | None = None, force: bool = False,
-                  on_result: Callable | None = None) -> dict:
+                  on_result: Callable | None = None, options=None) -> dict:
     """Scan, develop, learn and save a profile with its pictures; returns a JSON-able summary.
 
     With ``pixel_pitch`` (um) and the sets' f-numbers known, the blurry set's diffraction is
     modelled (optics.diffraction) and only the lens's own blur is learned on top of it.
+    ``options``: learn.presets.RunOptions (threads, how often to save), as learn_grid takes them.
     """
     start = time.perf_counter()
     sharp_set = scan_shoot(sharp_dir, name="sharp set", min_photos=MIN_PHOTOS)
@@ -109,7 +110,7 @@ def learn_profile(sharp_dir: Path, blurry_dir: Path, output: Path, *, settings: 
     return _learn_from(sharp_set, sharp, blurry_set, output, diffraction, start=start, settings=settings,
                        preset=preset, seed=seed, device=device, resume=resume, grid=grid, true_profile=true_profile,
                        progress=progress, warn=warn, overrides=overrides, step1_cache=step1_cache, force=force,
-                       on_result=on_result)
+                       on_result=on_result, options=options)
 
 
 def profile_file_name(meta: Metadata) -> str:
@@ -152,7 +153,8 @@ def learn_profiles(sharp_dir: Path, blurry_dirs: list[Path], folder: Path, *, se
                    preset: str = "fast", seed: int = 0, device: str = "auto", resume: bool = False,
                    grid: int = 8, progress: Progress | None = None, warn: Callable[[str], None] | None = None,
                    overrides: dict | None = None, pixel_pitch: float | None = None,
-                   force: bool = False, scanned: tuple[Shoot, list[Shoot]] | None = None) -> list[dict]:
+                   force: bool = False, scanned: tuple[Shoot, list[Shoot]] | None = None,
+                   options=None) -> list[dict]:
     """One profile per blurry set into ``folder`` (named by :func:`profile_file_name`), the sharp
     set scanned, developed and checked once for all of them, one white balance for every photo.
 
@@ -182,7 +184,7 @@ def learn_profiles(sharp_dir: Path, blurry_dirs: list[Path], folder: Path, *, se
             summaries.append(_learn_from(sharp_set, sharp, b, output, diffraction, start=start, settings=settings,
                                          preset=preset, seed=seed, device=device,
                                          resume=resume and checkpoint.exists(), grid=grid, progress=progress,
-                                         warn=warn, overrides=overrides, force=force))
+                                         warn=warn, overrides=overrides, force=force, options=options))
         except SelfCheckError as e:
             summaries.append({"profile": str(output), "error": e.one_line(), "exit_code": e.exit_code})
         start = time.perf_counter()
@@ -198,7 +200,8 @@ def _learn_from(sharp_set: Shoot, sharp: list[Photo], blurry_set: Shoot, output:
                 start: float, settings: DevelopSettings, preset: str, seed: int, device: str, resume: bool,
                 grid: int, true_profile=None, progress: Progress | None = None,
                 warn: Callable[[str], None] | None = None, overrides: dict | None = None,
-                step1_cache: Path | None = None, force: bool = False, on_result: Callable | None = None) -> dict:
+                step1_cache: Path | None = None, force: bool = False, on_result: Callable | None = None,
+                options=None) -> dict:
     """Develop one blurry set and learn its profile from an already developed sharp set
     (``true_profile``: a LensProfile to score against)."""
     from lenscal.profile import LensProfile
@@ -219,7 +222,7 @@ def _learn_from(sharp_set: Shoot, sharp: list[Photo], blurry_set: Shoot, output:
     result = learn_grid([p.pixels for p in sharp], [p.pixels for p in blurry], preset=preset, seed=seed,
                         device=device, grid_shape=(grid, grid), checkpoint_dir=checkpoints, resume=resume,
                         progress=progress, overrides=overrides, diffraction=diffraction["scales_px"],
-                        f_number=blurry_set.meta.f_number, step1_cache=step1_cache)
+                        f_number=blurry_set.meta.f_number, step1_cache=step1_cache, options=options)
     if on_result is not None:  # a caller that scores the learn keeps what it found before it is judged
         on_result(result)
     meta = blurry_set.meta

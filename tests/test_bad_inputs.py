@@ -966,7 +966,7 @@ def test_image_formats_read_back(name, src, tmp_path, capsys):
 
 # -- class 7: learn settings out of range are refused before any photo is read --------------------------
 BAD_SETTINGS = ["step1_steps=-5", "step1_steps=0", "step1_steps=2.5", "step1_steps=1e12", "step2_batch=0",
-                "kernel_lr=-1", "kernel_lr=NaN", "kernel_smooth=-0.5", "t_min=1", "threads=-1",
+                "kernel_lr=-1", "kernel_lr=NaN", "kernel_smooth=-0.5", "init_width=0", "step2_min_steps=-1",
                 "channels=[]", "channels=[8,0]", "coarse=[3]", "coarse=[0,0]", "patch=4", "kernel_average=1"]
 
 

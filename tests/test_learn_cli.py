@@ -17,12 +17,11 @@ from lenscal.profile import LensProfile
 from tests.conftest import REPO, run_cli, tree_hashes
 
 # A tiny run (a couple of minutes of CPU in all): the point here is the command's behaviour, not
-# the accuracy, which tests/learn and bench/bench_learn.py measure. checkpoint_seconds=0 saves
+# the accuracy, which tests/learn and bench/bench_learn.py measure. --checkpoint-seconds 0 saves
 # after every update so a kill always finds a checkpoint to resume from.
 TINY = ["--grid", "2", "--set", "patch=16", "--set", "channels=[8,16]", "--set", "step1_steps=60",
         "--set", "step1_batch=8", "--set", "step2_steps=40", "--set", "step2_min_steps=40",
-        "--set", "step2_batch=8", "--set", "coarse=null", "--set", "threads=1",
-        "--set", "checkpoint_seconds=0", "--set", "progress_every=1"]
+        "--set", "step2_batch=8", "--set", "coarse=null", "--threads", "1", "--checkpoint-seconds", "0"]
 
 
 def learn_args(shoot, out):

@@ -5,6 +5,6 @@ tensors (patch sampling, the velocity net, flow matching, distribution matching)
 """
 
 from lenscal.learn.pipeline import LearnResult, learn_grid
-from lenscal.learn.presets import PRESETS, LearnSettings, get_settings
+from lenscal.learn.presets import PRESETS, LearnSettings, RunOptions, get_settings
 
-__all__ = ["LearnResult", "learn_grid", "LearnSettings", "PRESETS", "get_settings"]
+__all__ = ["LearnResult", "learn_grid", "LearnSettings", "PRESETS", "RunOptions", "get_settings"]

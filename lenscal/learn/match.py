@@ -27,14 +27,20 @@ from lenscal.optics.psf import (bilinear_weights, gaussian, interpolate, node_po
                                 radial_coordinates, resample, shift)
 from lenscal.optics.psf import magnify as magnify_kernels
 
+# Step 2's fixed choices (not settings: none is worth tuning per lens).
+SIGMA_LR = 2e-4  # the noise sigma's learning rate
+GAIN_LR = 1e-3  # the exposure ratio's (PSFGrid.gains)
+MAGNIFY_LR = 3e-2  # the kernel scales' (PSFGrid.log_scales), decaying with the kernels' lr
+COM_WEIGHT = 0.01  # com_penalty: pins the common shift, which the patch statistics cannot see
+SPREAD_WEIGHT = 0.1  # spread_penalty: the paper's prior towards compact kernels
+
 
 class PSFGrid(nn.Module):
     """Kernel logits (R, C, 3, K, K), noise sigma, the gains (:meth:`gains`) and, with ``frame``
     given, a radial lateral-colour shift of R and B (see :meth:`lateral_shifts`). With
     ``diffraction`` (3, k, k) given, every kernel is the learned one convolved with it (the Airy
     pattern of the aperture, optics.diffraction): the logits then learn the lens's own blur.
-    ``magnify`` "node" or "radial" adds a learned scale of every node's kernel (see
-    :meth:`log_scales`)."""
+    ``magnify`` "node" adds a learned scale of every node's kernel (see :meth:`log_scales`)."""
 
     def __init__(self, rows: int, cols: int, size: int, width: float = 1.5, sigma: float = 0.01,
                  kernels: torch.Tensor | None = None, smooth: float = 0.0,
@@ -52,10 +58,6 @@ class PSFGrid(nn.Module):
         q = radial_coordinates(node_positions(rows, cols) * [span[0] - 1, span[1] - 1], span)
         if magnify == "node":
             self.log_scale = nn.Parameter(torch.zeros(rows, cols))
-        elif magnify == "radial":
-            # log scale = a + b r^2 + c r^4 of the node's distance from the frame centre
-            self.log_scale = nn.Parameter(torch.zeros(3))
-            self.register_buffer("radius2", torch.as_tensor((q**2).sum(-1), dtype=torch.float32))
         if self.frame:
             # (R, B) x (linear, cubic) coefficients, px at the corner; G is the reference
             self.lateral = nn.Parameter(torch.zeros(2, 2))
@@ -69,7 +71,6 @@ class PSFGrid(nn.Module):
         self.logits = nn.Parameter(torch.log(kernels.float().clamp_min(1e-8)).clone())
         self.sigma = nn.Parameter(torch.tensor(float(sigma)))
         self.log_exposure = nn.Parameter(torch.zeros(()))
-        self.log_tint = nn.Parameter(torch.zeros(3))
 
     @property
     def device(self) -> torch.device:
@@ -83,7 +84,7 @@ class PSFGrid(nn.Module):
 
         Why: the patch statistics barely constrain a kernel's finest detail (it sits near the
         noise at the highest frequencies), and Adam on per-pixel logits grew a one-pixel spike on
-        a broad pedestal there; a fixed smoothing removes that spike at both apertures.
+        a broad pedestal there; a fixed smoothing removes that spike, wide open and stopped down.
         A non-negative, normalised kernel convolved with one stays so (renormalised for the
         little mass pushed past the window edge).
         """
@@ -97,18 +98,14 @@ class PSFGrid(nn.Module):
         return k
 
     def log_scales(self) -> torch.Tensor:
-        """(rows, cols): the log of each node's kernel scale (0 without ``magnify``).
+        """(rows, cols): the log of each node's kernel scale (0 without ``magnify``), one free
+        number per node.
 
         Applied to the smoothed kernel (before the diffraction and lateral shift), so a scale
-        below 1 also narrows the smoothing where the lens is sharpest. "radial": a smooth even
-        polynomial of the distance from the frame centre (the growth of aberrations with field
-        height), three numbers that every patch informs. "node": one free number per node.
+        below 1 also narrows the smoothing where the lens is sharpest.
         """
         if self.magnify == "node":
             return self.log_scale
-        if self.magnify == "radial":
-            c = self.log_scale
-            return c[0] + c[1] * self.radius2 + c[2] * self.radius2.square()
         return torch.zeros(self.rows, self.cols, device=self.device)
 
     def _smoothed(self, k: torch.Tensor) -> torch.Tensor:
@@ -135,60 +132,29 @@ class PSFGrid(nn.Module):
         return torch.stack([rb[:, :, 0], k[:, :, 1], rb[:, :, 1]], dim=2)
 
     def gains(self) -> torch.Tensor:
-        """Per-channel blurry/sharp gains: one exposure ratio times a colour tint of geometric mean 1.
+        """(3,) blurry/sharp gains: one learned exposure ratio, the same in every channel.
 
-        Split because the two are identified very differently. The exposure ratio only scales
-        contrast. The tint, learned from two sets of DIFFERENT scenes, mostly learns how the
-        scenes' colours differ (far from the true white balance), and the kernels then narrow or
-        widen per channel to make up the contrast. So the tint is not learned (its lr is 0) and
-        stays at 1; it is kept as a parameter so the gains keep their form.
+        Not a gain per channel: learned from two sets of DIFFERENT scenes, a per-channel tint
+        mostly learns how the scenes' colours differ (far from the true white balance), and the
+        kernels then narrow or widen per channel to make up the contrast.
         """
-        return torch.exp(self.log_exposure + self.log_tint - self.log_tint.mean())
-
-    def _fit(self, target: torch.Tensor, steps: int = 100) -> None:
-        """Fit the logits so the smoothed kernels (lateral shift not included) match ``target``."""
-        logits = self.logits.detach().clone().requires_grad_(True)
-        opt = torch.optim.Adam([logits], lr=0.01)
-        scale = target.square().sum().clamp_min(1e-12)
-        for _ in range(steps):
-            loss = (self._smoothed(_softmax_kernels(logits)) - target).square().sum() / scale
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        with torch.no_grad():
-            self.logits.copy_(logits)
+        return torch.exp(self.log_exposure.expand(3))
 
     def at(self, centres: torch.Tensor) -> torch.Tensor:
         return interpolate(self.kernels(), centres.to(self.device))
 
-    def refined(self, rows: int, cols: int, smooth: float | None = None, magnify: str = "off") -> "PSFGrid":
-        """The same field on a finer grid: the kernels interpolated at the new node positions,
-        with ``magnify``'s scales starting at 1 (this grid's own must be off).
-
-        With another ``smooth`` the new raw kernels are fitted so that the kernels the grid
-        blurs with do not jump at the refinement (from the Gaussian that makes up the difference
-        in quadrature, then a hundred Adam steps: sampled sub-pixel Gaussians do not compose
-        exactly).
-        """
-        smooth = self.smooth if smooth is None else float(smooth)
+    def refined(self, rows: int, cols: int, magnify: str = "off") -> "PSFGrid":
+        """The same field on a finer grid (same smoothing): the kernels interpolated at the new
+        node positions, with ``magnify``'s scales starting at 1 (this grid's own must be off)."""
         if self.magnify != "off":
             raise ValueError("refining a magnified grid is not supported")
         with torch.no_grad():
-            k = resample(self.raw_kernels().detach().cpu().double(), rows, cols)
-            if smooth < self.smooth:
-                extra = math.sqrt(self.smooth**2 - smooth**2)
-                k = _convolve(k, gaussian(extra, 2 * math.ceil(2.5 * extra) + 1))
-            k = k.float()
-            new = PSFGrid(rows, cols, k.shape[-1], kernels=k.cpu(), smooth=smooth, frame=self.frame,
+            k = resample(self.raw_kernels().detach().cpu().double(), rows, cols).float()
+            new = PSFGrid(rows, cols, k.shape[-1], kernels=k.cpu(), smooth=self.smooth, frame=self.frame,
                           diffraction=self.diffraction, magnify=magnify).to(self.device)
-        if smooth != self.smooth:
-            with torch.no_grad():
-                target = resample(self._smoothed(self.raw_kernels()).detach(), rows, cols)
-            new._fit(target)
         with torch.no_grad():
             new.sigma.copy_(self.sigma)
             new.log_exposure.copy_(self.log_exposure)
-            new.log_tint.copy_(self.log_tint)
             if self.frame:
                 new.lateral.copy_(self.lateral)
         return new
@@ -258,25 +224,12 @@ def colour_offset_penalty(kernels: torch.Tensor) -> torch.Tensor:
     return offsets.mean((0, 1)).square().sum()
 
 
-def smooth_penalty(kernels: torch.Tensor) -> torch.Tensor:
-    """Squared difference between neighbouring nodes (a lens changes slowly across the frame)."""
-    total = kernels.new_zeros(())
-    if kernels.shape[0] > 1:
-        total = total + (kernels[1:] - kernels[:-1]).square().sum((-3, -2, -1)).mean()
-    if kernels.shape[1] > 1:
-        total = total + (kernels[:, 1:] - kernels[:, :-1]).square().sum((-3, -2, -1)).mean()
-    return total
-
-
 class Matcher:
     """The two flow models and the grid, one aux update then one kernel update per cycle."""
 
-    def __init__(self, real: nn.Module, grid: PSFGrid, settings, device: torch.device, sigma_fixed: bool = False):
-        """``sigma_fixed``: the grid's sigma was measured in the photos (presets.sigma_measure) and
-        is kept; otherwise it is learned with the kernels, as in the paper."""
+    def __init__(self, real: nn.Module, grid: PSFGrid, settings, device: torch.device):
         self.settings = settings
         self.device = device
-        self.sigma_fixed = sigma_fixed
         self.real = copy.deepcopy(real).requires_grad_(bool(settings.train_real))
         self.aux = copy.deepcopy(real).requires_grad_(True)
         self.opt_aux = torch.optim.Adam(self.aux.parameters(), lr=settings.aux_lr, betas=(0.9, 0.99))
@@ -292,14 +245,13 @@ class Matcher:
         self.grid = grid
         groups = [
             {"params": [grid.logits], "lr": s.kernel_lr, "name": "kernels"},
-            {"params": [grid.sigma], "lr": 0.0 if self.sigma_fixed else s.sigma_lr, "name": "sigma"},
-            {"params": [grid.log_exposure], "lr": s.gain_lr, "name": "exposure"},
-            {"params": [grid.log_tint], "lr": s.tint_lr, "name": "tint"},
+            {"params": [grid.sigma], "lr": SIGMA_LR, "name": "sigma"},
+            {"params": [grid.log_exposure], "lr": GAIN_LR, "name": "exposure"},
         ]
         if grid.frame:
             groups.append({"params": [grid.lateral], "lr": s.lateral_lr, "name": "lateral"})
         if grid.magnify != "off":
-            groups.append({"params": [grid.log_scale], "lr": s.magnify_lr, "name": "scale"})
+            groups.append({"params": [grid.log_scale], "lr": MAGNIFY_LR, "name": "scale"})
         self.opt_kernel = torch.optim.Adam(groups, betas=(0.9, 0.99))
         self.stage_step = self.stage_step if keep_schedule else 0
         self.average: torch.Tensor | None = None
@@ -353,15 +305,14 @@ class Matcher:
             d = self.aux(yt, t, pos) - self.real(yt, t, pos)
         di = (d * y1c).mean()
         com, spread = com_penalty(k), spread_penalty(k)
-        loss = di + s.com_weight * com + s.spread_weight * spread
-        if s.smooth_weight > 0 or s.colour_weight > 0:
-            kernels = self.grid.kernels()
-            loss = loss + s.smooth_weight * smooth_penalty(kernels) + s.colour_weight * colour_offset_penalty(kernels)
+        loss = di + COM_WEIGHT * com + SPREAD_WEIGHT * spread
+        if s.colour_weight > 0:
+            loss = loss + s.colour_weight * colour_offset_penalty(self.grid.kernels())
         self._group("kernels")["lr"] = self.kernel_lr()
         if self.grid.frame:  # the lateral-colour shifts decay with the kernels (a faster decay lets them walk far past the truth)
             self._group("lateral")["lr"] = s.lateral_lr * self.kernel_lr() / s.kernel_lr
         if self.grid.magnify != "off":  # so do the scales
-            self._group("scale")["lr"] = s.magnify_lr * self.kernel_lr() / s.kernel_lr
+            self._group("scale")["lr"] = MAGNIFY_LR * self.kernel_lr() / s.kernel_lr
         self.opt_kernel.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_kernel.step()

@@ -22,7 +22,7 @@ from lenscal.learn import checks, patches, widths
 from lenscal.learn.flow import FlowTrainer
 from lenscal.learn.lateral import measure_lateral, set_lateral
 from lenscal.learn.match import Matcher, PSFGrid, confidence, node_change
-from lenscal.learn.presets import LearnSettings, get_settings, resolve_auto
+from lenscal.learn.presets import LearnSettings, RunOptions, get_settings, resolve_auto
 from lenscal.learn.selfcheck import SelfCheck, judge
 from lenscal.learn.unet import VelocityUNet, count_parameters
 from lenscal.noise import estimate_noise, plane_noise
@@ -35,7 +35,27 @@ STEP2 = "step 2: PSF grid"
 WIDTHS = "kernel widths from the photos' edges"
 CHECK = "self-check"
 CHECKPOINT = "learn.pt"
-VERSION = 4  # 2: the gains split into exposure and tint; 3: the grid's smoothing saved with it; 4: diffraction
+# 2: the gains split into exposure and tint; 3: the grid's smoothing saved with it; 4: diffraction;
+# 5: run options out of the settings, one exposure gain (no tint)
+VERSION = 5
+
+# The learner's fixed choices (not settings: none is worth tuning per lens).
+LEVEL = 0.3  # the blurry set's mean is scaled to this before [0, 1] -> [-1, 1], whatever the exposure
+CENTRE_MAX = 3072  # px, the most of each side of a sharp centre crop (memory: six crops of 24 MP photos, 0.4 GB)
+EMA_STD = 0.05  # step 1's power-function EMA of the weights, relative std (EDM2): the model step 2 uses
+# share of step-1 patches shown at another place of the frame than their own (patches.replace_corners),
+# so the flow model also learns what does not depend on position
+REPLACE_POSITION = 0.2
+SIGMA_INIT = 0.01  # step 2's noise sigma starts here ([0, 1] units) and is learned, as in the paper
+# with the diffraction modelled (learn_grid's ``diffraction``, optics.diffraction) the logits learn
+# only the lens's own blur, which is narrower: less smoothing and a narrower start
+DIFFRACTION_SMOOTH = 0.3  # px, instead of the kernel_smooth setting
+DIFFRACTION_INIT_WIDTH = 0.6  # px, instead of init_width
+COARSE_FRACTION = 0.35  # of step2_steps spent on the coarse grid before refining to the full grid
+# stop step 2 (after step2_min_steps) when the largest relative change of a node between two
+# snapshots (RunOptions.check_every apart) stays below STOP_CHANGE for STOP_PATIENCE snapshots in a row
+STOP_CHANGE = 0.1
+STOP_PATIENCE = 3
 
 
 @dataclass
@@ -91,9 +111,10 @@ class _Run:
 
     def __init__(self, sharp, blurry, s: LearnSettings, seed: int, device: torch.device, grid_shape, kernel_size,
                  checkpoint: Path | None, progress: Progress | None, diffraction: tuple[float, ...] | None = None,
-                 f_number: float | None = None):
+                 f_number: float | None = None, options: RunOptions | None = None):
         s = resolve_auto(s, diffraction_limited(f_number, diffraction))  # "auto" made definite
         self.s, self.device, self.seed = s, device, seed
+        self.options = options or RunOptions()
         self.scales = [float(v) for v in diffraction] if diffraction else None
         found = diffraction_kernels(tuple(self.scales), kernel_size) if self.scales else None
         self.diffraction = None if found is None else torch.from_numpy(found)
@@ -104,24 +125,23 @@ class _Run:
         mean_b, mean_s = checks.channel_means(blurry), checks.channel_means(sharp)
         if (mean_b <= 0).any() or (mean_s <= 0).any():
             raise LenscalError("a photo set is black in some channel; check the exposure")
-        self.scale = float(s.level / mean_b.mean())
+        self.scale = float(LEVEL / mean_b.mean())
         # the blurry set's noise, measured in the photos (linear units, 1.0 = white); what the
-        # profile reports. Step 2 learns its own sigma from sigma_init unless sigma_measure.
+        # profile reports. Step 2 learns its own sigma from SIGMA_INIT: on demosaiced photos the
+        # noise is correlated, and one white sigma measured at the finest scale is too low for the
+        # coarser scales the flow models see.
         self.noise = float(np.median([estimate_noise(img) for img in blurry]))
         self.noise_rgb = tuple(float(np.median([plane_noise(img[:, :, c]) for img in blurry])) for c in range(3))
-        measured = self.noise if s.sigma_measure else 0.0
-        self.sigma_measured = measured > 0
-        self.sigma0 = measured if self.sigma_measured else s.sigma_init
         # One exposure ratio to start from; per-channel means of unpaired scenes mostly measure
         # the scenes' colours (not the white balance), so the per-channel
         # white-balance part is left to step 2's learned gains.
         self.gain0 = np.full(3, float(np.exp(np.mean(np.log(mean_b / mean_s)))))
-        crops = [patches.centre_crop(img, s.centre_fraction, s.patch + kernel_size - 1 + 8, s.centre_max)
+        crops = [patches.centre_crop(img, s.centre_fraction, s.patch + kernel_size - 1 + 8, CENTRE_MAX)
                  for img in sharp]
         self.crops = torch.from_numpy(np.stack(crops)) * torch.tensor(self.gain0 * self.scale, dtype=torch.float32)[:, None, None]
         self.gen = torch.Generator().manual_seed(seed)
         torch.manual_seed(seed)
-        self.flow = FlowTrainer(VelocityUNet(s.channels, s.fourier).to(device), s.step1_lr, s.ema_std)
+        self.flow = FlowTrainer(VelocityUNet(s.channels, s.fourier).to(device), s.step1_lr, EMA_STD)
         self.matcher: Matcher | None = None
         self.stage = "step1"
         self.history: dict = {"step1_loss": [], "step2_change": [], "step2_sigma": [], "resumed_at": []}
@@ -133,11 +153,11 @@ class _Run:
 
     # -- data ---------------------------------------------------------------------------------
     def blurry_batch(self, n: int):
-        y, pos, _ = patches.sample_blurry(self.blurry, n, self.s.patch, self.gen, self.s.replace_position)
+        y, pos, _ = patches.sample_blurry(self.blurry, n, self.s.patch, self.gen, REPLACE_POSITION)
         return patches.model_view(y * self.scale).to(self.device), pos.to(self.device)
 
-    def clean_batch(self, n: int, replace: float = 0.0):
-        x, pos, c = patches.sample_clean(self.crops, n, self.s.patch, self.k, self.frame, self.gen, replace)
+    def clean_batch(self, n: int):
+        x, pos, c = patches.sample_clean(self.crops, n, self.s.patch, self.k, self.frame, self.gen)
         return x.to(self.device), pos.to(self.device), c
 
     # -- checkpoints --------------------------------------------------------------------------
@@ -154,7 +174,7 @@ class _Run:
         if self.checkpoint is None:
             return
         now = time.perf_counter()
-        if force or now - self.last_save >= self.s.checkpoint_seconds:
+        if force or now - self.last_save >= self.options.checkpoint_seconds:
             save_checkpoint(self.checkpoint, self.state())
             self.last_save = now
 
@@ -163,10 +183,9 @@ class _Run:
                 "kernel_size": self.k, "fingerprint": self.fingerprint, "diffraction": self.scales}
         for key, value in mine.items():
             theirs = state.get(key)
-            if key == "settings":  # how often to save or report, and threads, may change on resume
-                free = {"threads", "checkpoint_seconds", "progress_every"}
-                theirs = {k: list(v) if isinstance(v, tuple) else v for k, v in (theirs or {}).items() if k not in free}
-                value = {k: list(v) if isinstance(v, tuple) else v for k, v in value.items() if k not in free}
+            if key == "settings":
+                theirs = {k: list(v) if isinstance(v, tuple) else v for k, v in (theirs or {}).items()}
+                value = {k: list(v) if isinstance(v, tuple) else v for k, v in value.items()}
             if theirs != value:
                 words = {"grid_shape": "grid size", "kernel_size": "kernel size", "fingerprint": "set of photos",
                          "diffraction": "f-number or pixel pitch"}
@@ -197,8 +216,7 @@ class _Run:
     def step1_key(self) -> dict:
         """What step 1 depends on: the blurry photos, its own settings and the seed."""
         s = self.s
-        own = ("patch", "level", "channels", "fourier", "step1_steps", "step1_batch", "step1_lr", "ema_std",
-               "replace_position")
+        own = ("patch", "channels", "fourier", "step1_steps", "step1_batch", "step1_lr")
         return {"version": VERSION, "seed": self.seed, "fingerprint": self.fingerprint,
                 "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in self.s.to_dict().items() if k in own}}
 
@@ -217,7 +235,7 @@ class _Run:
             y1, pos = self.blurry_batch(s.step1_batch)
             loss = self.flow.step(y1, pos, self.gen)
             n = self.flow.step_count
-            if n % s.progress_every == 0 or n == s.step1_steps:
+            if n % self.options.progress_every == 0 or n == s.step1_steps:
                 self.history["step1_loss"].append(loss)
                 self.report(STEP1, n, s.step1_steps, {"loss": loss})
             self.save()
@@ -230,8 +248,8 @@ class _Run:
         first = s.coarse if s.coarse and tuple(s.coarse) < self.grid_shape else self.grid_shape
         lateral = s.lateral_lr > 0 or s.lateral_measure
         modelled = self.diffraction is not None
-        grid = PSFGrid(*first, self.k, s.diffraction_init_width if modelled else s.init_width, self.sigma0 * self.scale,
-                       smooth=s.diffraction_smooth if modelled else s.kernel_smooth,
+        grid = PSFGrid(*first, self.k, DIFFRACTION_INIT_WIDTH if modelled else s.init_width, SIGMA_INIT * self.scale,
+                       smooth=DIFFRACTION_SMOOTH if modelled else s.kernel_smooth,
                        frame=self.frame if lateral else None, diffraction=self.diffraction,
                        magnify=s.magnify if first == self.grid_shape else "off").to(self.device)
         if s.lateral_measure and measure:  # registered in the blurry photos themselves (learn.lateral)
@@ -239,38 +257,41 @@ class _Run:
             self.history["lateral_measured"] = {"coefficients": coef.tolist(), "tiles": tiles}
             with torch.no_grad():
                 grid.lateral.copy_(torch.as_tensor(coef, dtype=torch.float32))
-        self.matcher = Matcher(self.flow.ema, grid, s, self.device, sigma_fixed=self.sigma_measured)
+        self.matcher = Matcher(self.flow.ema, grid, s, self.device)
 
     def run_step2(self) -> None:
         s = self.s
         if self.matcher is None:
             self.start_matcher()
         m = self.matcher
-        n_coarse = int(s.coarse_fraction * s.step2_steps) if (m.grid.rows, m.grid.cols) != self.grid_shape else 0
+        n_coarse = int(COARSE_FRACTION * s.step2_steps) if (m.grid.rows, m.grid.cols) != self.grid_shape else 0
+        every = self.options.check_every
         while m.step_count < s.step2_steps:
             if (m.grid.rows, m.grid.cols) != self.grid_shape and m.step_count >= n_coarse:
-                m.set_grid(m.grid.refined(*self.grid_shape, s.fine_smooth, s.magnify), keep_schedule=not s.fine_lr_restart)
+                # the kernel lr schedule goes on: the refined grid starts from a good estimate, and
+                # at a restarted lr its nodes are thrown about
+                m.set_grid(m.grid.refined(*self.grid_shape, s.magnify), keep_schedule=True)
                 self.snapshot, self.calm = None, 0
             if s.train_real:
                 m.real_step(*self.blurry_batch(s.step2_batch), self.gen)
-            # aux_replace: the aux model learns the simulated patches with the location
-            # replacement the real model learns the real ones with
-            m.aux_step(*self.clean_batch(s.step2_batch, s.replace_position if s.aux_replace else 0.0), self.gen)
+            # the simulated patches stay at their own place (no REPLACE_POSITION), as in the
+            # reference method: shown elsewhere too, the grid came out a little worse
+            m.aux_step(*self.clean_batch(s.step2_batch), self.gen)
             info = m.kernel_step(*self.clean_batch(s.step2_batch), self.gen)
             n = m.step_count
             fine = (m.grid.rows, m.grid.cols) == self.grid_shape
-            if n % s.check_every == 0:
+            if n % every == 0:
                 kernels = m.estimate()
                 if fine and self.snapshot is not None:
                     change = node_change(kernels, self.snapshot)
                     self.history["step2_change"].append(change)
-                    self.calm = self.calm + 1 if change < s.stop_change else 0
+                    self.calm = self.calm + 1 if change < STOP_CHANGE else 0
                     info["change"] = change
                 self.snapshot = kernels
                 self.history["step2_sigma"].append(info["sigma"] / self.scale)
-            if n % s.progress_every == 0:
+            if n % self.options.progress_every == 0:
                 self.report(STEP2, n, s.step2_steps, info)
-            if fine and n >= s.step2_min_steps and self.calm >= s.stop_patience:
+            if fine and n >= s.step2_min_steps and self.calm >= STOP_PATIENCE:
                 break
             self.save()
         self.stage = "done"
@@ -342,7 +363,7 @@ def learn_grid(sharp: list[np.ndarray], blurry: list[np.ndarray], *, preset: str
                device: str = "auto", grid_shape=(8, 8), kernel_size: int = 13, checkpoint_dir: Path | None = None,
                resume: bool = False, progress: Progress | None = None, overrides: dict | None = None,
                diffraction: tuple[float, float, float] | None = None, f_number: float | None = None,
-               step1_cache: Path | None = None) -> LearnResult:
+               step1_cache: Path | None = None, options: RunOptions | None = None) -> LearnResult:
     """Learn the PSF grid that blurs the sharp set's centre into the blurry set, everywhere.
 
     ``sharp`` and ``blurry`` are linear float32 (H, W, 3) photos of one size (1.0 = sensor white),
@@ -352,9 +373,11 @@ def learn_grid(sharp: list[np.ndarray], blurry: list[np.ndarray], *, preset: str
     ``diffraction``: the blurry set's per-channel Airy scales in px beyond the sharp set's
     (optics.diffraction.relative_scales); when significant, the kernels are learned on top of it.
     ``f_number``: the blurry set's, which (with ``diffraction``) decides ``magnify="auto"``.
+    ``options``: how it runs (threads, how often it reports and saves), not what it learns.
     """
     s = get_settings(preset, overrides)
-    torch.set_num_threads(s.threads or os.cpu_count() or 1)
+    options = options or RunOptions()
+    torch.set_num_threads(options.threads or os.cpu_count() or 1)
     dev = pick_device(device)
     if kernel_size % 2 == 0 or kernel_size < 3:
         raise LenscalError(f"kernel size must be odd and >= 3, got {kernel_size}")
@@ -365,7 +388,7 @@ def learn_grid(sharp: list[np.ndarray], blurry: list[np.ndarray], *, preset: str
     path = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None
     if progress:
         progress("preparing patches", 0, 1, {})
-    run = _Run(sharp, blurry, s, seed, dev, grid_shape, kernel_size, path, progress, diffraction, f_number)
+    run = _Run(sharp, blurry, s, seed, dev, grid_shape, kernel_size, path, progress, diffraction, f_number, options)
     if resume:
         if path is None or not path.exists():
             raise LenscalError("nothing to resume: no learning checkpoint", checkpoint_dir,

@@ -11,11 +11,13 @@ import torch
 from lenscal.errors import LenscalError
 from lenscal.learn import learn_grid
 from lenscal.learn.pipeline import CHECKPOINT, VERSION, load_checkpoint, save_checkpoint
+from lenscal.learn.presets import RunOptions
 
 from .synth import shoot, true_grid
 
 TINY = {"patch": 16, "channels": (8, 16), "step1_steps": 4, "step1_batch": 4, "step2_steps": 3,
-        "step2_min_steps": 1, "step2_batch": 4, "coarse": None, "centre_fraction": 0.5, "threads": 1}
+        "step2_min_steps": 1, "step2_batch": 4, "coarse": None, "centre_fraction": 0.5}
+RUN = RunOptions(threads=1)
 
 
 class Payload:
@@ -54,8 +56,8 @@ def sets():
 def test_resume_needs_a_matching_checkpoint(sets, tmp_path):
     sharp, blurry = sets
     with pytest.raises(LenscalError, match="nothing to resume"):
-        learn_grid(sharp, blurry, grid_shape=(2, 2), checkpoint_dir=tmp_path, resume=True, overrides=TINY)
-    result = learn_grid(sharp, blurry, grid_shape=(2, 2), checkpoint_dir=tmp_path, overrides=TINY)
+        learn_grid(sharp, blurry, grid_shape=(2, 2), checkpoint_dir=tmp_path, resume=True, overrides=TINY, options=RUN)
+    result = learn_grid(sharp, blurry, grid_shape=(2, 2), checkpoint_dir=tmp_path, overrides=TINY, options=RUN)
     assert (tmp_path / CHECKPOINT).exists()
     assert result.grid.shape == (2, 2, 3, 13, 13)
     assert np.allclose(result.grid.sum((-2, -1)), 1, atol=1e-5) and result.grid.min() >= 0
@@ -63,6 +65,6 @@ def test_resume_needs_a_matching_checkpoint(sets, tmp_path):
     state = load_checkpoint(tmp_path / CHECKPOINT)
     assert state["stage"] == "done" and state["step1"]["step"] == 4
     with pytest.raises(LenscalError, match="another seed"):
-        learn_grid(sharp, blurry, grid_shape=(2, 2), checkpoint_dir=tmp_path, resume=True, overrides=TINY, seed=1)
+        learn_grid(sharp, blurry, grid_shape=(2, 2), checkpoint_dir=tmp_path, resume=True, overrides=TINY, options=RUN, seed=1)
     with pytest.raises(LenscalError, match="another set of photos"):
-        learn_grid(sharp[::-1], blurry, grid_shape=(2, 2), checkpoint_dir=tmp_path, resume=True, overrides=TINY)
+        learn_grid(sharp[::-1], blurry, grid_shape=(2, 2), checkpoint_dir=tmp_path, resume=True, overrides=TINY, options=RUN)

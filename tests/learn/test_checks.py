@@ -64,8 +64,14 @@ def test_bad_shapes_and_counts_are_refused(sets):
         learn_grid(sharp, blurry, overrides={"mirror": "False"})
     with pytest.raises(LenscalError, match="step1_steps must be a number"):
         learn_grid(sharp, blurry, overrides={"step1_steps": "lots"})
-    with pytest.raises(LenscalError, match="magnify must be one of auto, off, node, radial"):
-        learn_grid(sharp, blurry, overrides={"magnify": "radical"})
+    with pytest.raises(LenscalError, match="magnify must be one of auto, off, node"):
+        learn_grid(sharp, blurry, overrides={"magnify": "radial"})
+    # how a learn runs is not a setting (and not written into the profile)
+    with pytest.raises(LenscalError, match="threads: not a learn setting"):
+        learn_grid(sharp, blurry, overrides={"threads": 1})
+    # a choice only a preset makes
+    with pytest.raises(LenscalError, match="unknown learn setting.*t_min"):
+        learn_grid(sharp, blurry, overrides={"t_min": 0.2})
 
 
 def test_kernel_scales_are_learned_only_where_aberrations_dominate():
@@ -77,7 +83,7 @@ def test_kernel_scales_are_learned_only_where_aberrations_dominate():
     assert auto.magnify == "auto"
     assert resolve_auto(auto, False).magnify == "node"
     assert resolve_auto(auto, True).magnify == "off" and resolve_auto(auto, None).magnify == "off"
-    assert resolve_auto(get_settings("fast", {"magnify": "radial"}), True).magnify == "radial"
+    assert resolve_auto(get_settings("fast", {"magnify": "node"}), True).magnify == "node"
     assert resolve_auto(get_settings("paper"), False).magnify == "off"  # the published method has none
     # the edge-width check follows the same rule
     assert resolve_auto(auto, False).edge_widths == "pattern"
@@ -110,3 +116,21 @@ def test_noise_does_not_make_a_blurry_set_look_sharper():
     blurry = [(gaussian_filter(s, (1.3, 1.3, 0)) + rng.normal(0, 0.02, s.shape)).astype(np.float32) for s in scenes[2:]]
     assert compare_sets(sharp, blurry).verdict() is None
     assert compare_sets(blurry, sharp).verdict() is not None
+
+
+def test_every_setting_has_a_meaning_a_range_or_choices_and_is_documented():
+    """At most 20 settings a user can --set, each with a one-line meaning, listed in
+    docs/method.md; every numeric one range-checked; run options are not among them."""
+    import dataclasses
+    from pathlib import Path
+
+    from lenscal.learn.presets import CHOICES, RANGES, SETTINGS, LearnSettings, RunOptions
+
+    assert len(SETTINGS) <= 20 and all(m and "\n" not in m for m in SETTINGS.values())
+    fields = {f.name: f for f in dataclasses.fields(LearnSettings)}
+    assert set(SETTINGS) <= set(fields) and set(RANGES) <= set(SETTINGS) and set(CHOICES) <= set(SETTINGS)
+    numeric = {k for k in SETTINGS if k not in CHOICES and not isinstance(getattr(LearnSettings(), k), bool)}
+    assert numeric == set(RANGES)
+    assert not {f.name for f in dataclasses.fields(RunOptions)} & set(fields)
+    method = (Path(__file__).parents[2] / "docs" / "method.md").read_text()
+    assert all(f"| `{k}` |" in method for k in SETTINGS)

@@ -14,6 +14,7 @@ import torch
 
 from lenscal.learn import learn_grid
 from lenscal.learn.pipeline import CHECKPOINT, STEP2, load_checkpoint
+from lenscal.learn.presets import RunOptions
 from lenscal.optics.psf import grid_report, lateral_colour
 
 from .synth import shoot, varied_grid
@@ -21,8 +22,8 @@ from .synth import shoot, varied_grid
 SIGMA = 0.01
 SMALL = {"patch": 16, "channels": (8, 16), "step1_steps": 800, "step1_batch": 32, "step2_steps": 1200,
          "step2_min_steps": 1200, "step2_batch": 32, "coarse": None, "centre_fraction": 0.6,
-         "check_every": 50, "progress_every": 20, "checkpoint_seconds": 1e9, "threads": 1,
          "mirror": False}  # this lens is not symmetric (sharp at the top, soft at the bottom)
+RUN = RunOptions(check_every=50, progress_every=20, checkpoint_seconds=1e9, threads=1)
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +37,7 @@ def problem():
 def learned(problem, tmp_path_factory):
     truth, sharp, blurry = problem
     calls = []
-    result = learn_grid(sharp, blurry, grid_shape=(2, 2), seed=0, overrides=SMALL,
+    result = learn_grid(sharp, blurry, grid_shape=(2, 2), seed=0, overrides=SMALL, options=RUN,
                         checkpoint_dir=tmp_path_factory.mktemp("ckpt"),
                         progress=lambda stage, done, total, info: calls.append((stage, done, total)))
     return result, calls
@@ -87,12 +88,12 @@ def test_interrupted_learning_resumes_to_the_same_result(problem, learned, tmp_p
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        learn_grid(sharp, blurry, grid_shape=(2, 2), seed=0, overrides=SMALL, checkpoint_dir=tmp_path,
+        learn_grid(sharp, blurry, grid_shape=(2, 2), seed=0, overrides=SMALL, options=RUN, checkpoint_dir=tmp_path,
                    progress=interrupt)
     state = load_checkpoint(tmp_path / CHECKPOINT)
     assert state["stage"] == "step2" and state["step2"]["step"] == 300
-    resumed = learn_grid(sharp, blurry, grid_shape=(2, 2), seed=0, overrides=SMALL, checkpoint_dir=tmp_path,
-                         resume=True)
+    resumed = learn_grid(sharp, blurry, grid_shape=(2, 2), seed=0, overrides=SMALL, options=RUN,
+                         checkpoint_dir=tmp_path, resume=True)
     assert resumed.history["resumed_at"] == [[SMALL["step1_steps"], 300]]
     # same seed, same machine, every RNG and optimiser state restored: the same grid
     assert np.allclose(resumed.grid, reference.grid, atol=1e-5)
@@ -100,30 +101,15 @@ def test_interrupted_learning_resumes_to_the_same_result(problem, learned, tmp_p
     assert np.allclose(lateral_colour(resumed.grid), lateral_colour(reference.grid), atol=1e-3)
 
 
-def test_sigma_measured_in_the_blurry_photos_starts_and_stays(problem):
-    """--set sigma_measure=true: step 2 starts from (and keeps) the noise measured in the blurry
-    photos (lenscal.noise reads it in their flattest parts: here a smooth third of each frame,
-    as a sky or a wall would be), to 10%."""
-    from lenscal.learn.pipeline import _Run
+def test_step2_learns_its_own_sigma_from_a_fixed_start(problem):
+    """Step 2 starts its noise sigma at SIGMA_INIT and learns it (the sigma measured in the
+    photos is what the profile reports, not what step 2 starts from)."""
+    from lenscal.learn.match import SIGMA_LR
+    from lenscal.learn.pipeline import SIGMA_INIT, _Run
     from lenscal.learn.presets import get_settings
 
     _, sharp, blurry = problem
-    rng = np.random.default_rng(5)
-    blurry = [b.copy() for b in blurry]
-    for b in blurry:
-        third = b.shape[0] // 3
-        smooth = np.linspace(0.2, 0.4, b.shape[1], dtype=np.float32)[None, :, None] * np.ones((third, 1, 3), np.float32)
-        b[:third] = smooth + rng.normal(0, SIGMA, smooth.shape).astype(np.float32)
-    s = get_settings("fast", {**SMALL, "sigma_measure": True})
-    run = _Run(sharp, blurry, s, 0, torch.device("cpu"), (2, 2), 13, None, None)
-    assert run.sigma_measured and abs(run.sigma0 - SIGMA) < 0.1 * SIGMA, run.sigma0
+    run = _Run(sharp, blurry, get_settings("fast", SMALL), 0, torch.device("cpu"), (2, 2), 13, None, None)
     run.start_matcher(measure=False)
-    assert abs(float(run.matcher.grid.sigma) / run.scale - run.sigma0) < 1e-6
-    assert run.matcher._group("sigma")["lr"] == 0.0
-    default = _Run(sharp, blurry, get_settings("fast", SMALL), 0, torch.device("cpu"), (2, 2), 13, None, None)
-    assert not default.sigma_measured and default.sigma0 == default.s.sigma_init
-    # photos too flat to measure: sigma is learned from sigma_init, not frozen there
-    flat = [np.full_like(b, 0.3) for b in blurry]
-    unmeasured = _Run(sharp, flat, s, 0, torch.device("cpu"), (2, 2), 13, None, None)
-    unmeasured.start_matcher(measure=False)
-    assert not unmeasured.sigma_measured and unmeasured.matcher._group("sigma")["lr"] == s.sigma_lr
+    assert abs(float(run.matcher.grid.sigma) / run.scale - SIGMA_INIT) < 1e-6
+    assert run.matcher._group("sigma")["lr"] == SIGMA_LR > 0
