@@ -17,10 +17,10 @@ from lenscal.develop import DevelopSettings, load_photo
 from lenscal.errors import LenscalError
 from lenscal.io.images import read_image, write_tiff
 from lenscal.profile import LensProfile
+from lenscal.progress import Progress
 from lenscal.simulate import PIXEL_PITCH_UM, ShootPlan, simulate_shoot
 from lenscal.workflow import bundled_examples, learn_profile, psnr
 
-Progress = Callable[[str, int, int, dict], None]
 
 
 def run_demo(output: Path, *, photos: Path | None = None, extreme: str = "stopped", preset: str = "fast",

@@ -16,8 +16,8 @@ from lenscal.develop import DevelopSettings, load_photo
 from lenscal.errors import SelfCheckError, ShootError
 from lenscal.io.shoot import Shoot, check_compatible, scan_shoot
 from lenscal.photo import Metadata, Photo
+from lenscal.progress import Progress
 
-Progress = Callable[[str, int, int, dict], None]
 MIN_PHOTOS = 2
 
 
@@ -52,7 +52,7 @@ def shared_white_balance(paths: list[Path]) -> tuple[float, ...] | None:
     Why: the blur is per channel and a white balance is a per-channel scale, so any one white
     balance serves. Each photo's own (auto white balance picks other multipliers for every
     scene) would differ between the sets by a colour tint that the learner must not fit: from
-    unpaired scenes a learned tint mostly learns the scenes' colours (match.PSFGrid.gains).
+    unpaired scenes a learned tint mostly learns the scenes' colours (match.GridModule.gains).
     None when no photo is RAW or none says its white balance.
     """
     from lenscal.io.formats import is_raw

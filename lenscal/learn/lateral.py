@@ -6,7 +6,7 @@ R's edges (or B's) with G's is the offset between their kernels' centroids. Dist
 alone learns it poorly (the corners' R-G shift comes out far too small):
 its gradient on the four radial coefficients is weak and noisy, while thousands of registered tiles
 (cross-correlation of edge maps, all tiles in one batch of FFTs) pin them down. The model is
-PSFGrid.lateral_shifts' radial (a + b r^2) q, lensfun's TCA polynomial, fitted by robust weighted
+GridModule.lateral_shifts' radial (a + b r^2) q, lensfun's TCA polynomial, fitted by robust weighted
 least squares; step 2 starts from it and goes on learning.
 """
 
@@ -126,7 +126,7 @@ def measure_lateral(images: list[np.ndarray]) -> tuple[np.ndarray, int]:
 
 def node_shifts(coef: np.ndarray, rows: int, cols: int, frame: tuple[int, int]) -> np.ndarray:
     """(rows, cols, 2, 2): the (dy, dx) of R and B against G at every node of a full-frame grid
-    under the radial model ``coef`` (as match.PSFGrid.lateral_shifts)."""
+    under the radial model ``coef`` (as match.GridModule.lateral_shifts)."""
     height, width = frame
     q = radial_coordinates(node_positions(rows, cols).reshape(-1, 2) * [height - 1, width - 1], frame)
     q = q.reshape(rows, cols, 2)

@@ -29,14 +29,15 @@ from lenscal.optics.psf import magnify as magnify_kernels
 
 # Step 2's fixed choices (not settings: none is worth tuning per lens).
 SIGMA_LR = 2e-4  # the noise sigma's learning rate
-GAIN_LR = 1e-3  # the exposure ratio's (PSFGrid.gains)
-MAGNIFY_LR = 3e-2  # the kernel scales' (PSFGrid.log_scales), decaying with the kernels' lr
+GAIN_LR = 1e-3  # the exposure ratio's (GridModule.gains)
+MAGNIFY_LR = 3e-2  # the kernel scales' (GridModule.log_scales), decaying with the kernels' lr
 COM_WEIGHT = 0.01  # com_penalty: pins the common shift, which the patch statistics cannot see
 SPREAD_WEIGHT = 0.1  # spread_penalty: the paper's prior towards compact kernels
 
 
-class PSFGrid(nn.Module):
-    """Kernel logits (R, C, 3, K, K), noise sigma, the gains (:meth:`gains`) and, with ``frame``
+class GridModule(nn.Module):
+    """The PSF grid as step 2 learns it (a torch module; lenscal.profile.PSFGrid is the grid as a
+    profile stores it). Kernel logits (R, C, 3, K, K), noise sigma, the gains (:meth:`gains`) and, with ``frame``
     given, a radial lateral-colour shift of R and B (see :meth:`lateral_shifts`). With
     ``diffraction`` (3, k, k) given, every kernel is the learned one convolved with it (the Airy
     pattern of the aperture, optics.diffraction): the logits then learn the lens's own blur.
@@ -143,14 +144,14 @@ class PSFGrid(nn.Module):
     def at(self, centres: torch.Tensor) -> torch.Tensor:
         return interpolate(self.kernels(), centres.to(self.device))
 
-    def refined(self, rows: int, cols: int, magnify: str = "off") -> "PSFGrid":
+    def refined(self, rows: int, cols: int, magnify: str = "off") -> "GridModule":
         """The same field on a finer grid (same smoothing): the kernels interpolated at the new
         node positions, with ``magnify``'s scales starting at 1 (this grid's own must be off)."""
         if self.magnify != "off":
             raise ValueError("refining a magnified grid is not supported")
         with torch.no_grad():
             k = resample(self.raw_kernels().detach().cpu().double(), rows, cols).float()
-            new = PSFGrid(rows, cols, k.shape[-1], kernels=k.cpu(), smooth=self.smooth, frame=self.frame,
+            new = GridModule(rows, cols, k.shape[-1], kernels=k.cpu(), smooth=self.smooth, frame=self.frame,
                           diffraction=self.diffraction, magnify=magnify).to(self.device)
         with torch.no_grad():
             new.sigma.copy_(self.sigma)
@@ -227,7 +228,7 @@ def colour_offset_penalty(kernels: torch.Tensor) -> torch.Tensor:
 class Matcher:
     """The two flow models and the grid, one aux update then one kernel update per cycle."""
 
-    def __init__(self, real: nn.Module, grid: PSFGrid, settings, device: torch.device):
+    def __init__(self, real: nn.Module, grid: GridModule, settings, device: torch.device):
         self.settings = settings
         self.device = device
         self.real = copy.deepcopy(real).requires_grad_(bool(settings.train_real))
@@ -238,7 +239,7 @@ class Matcher:
         self.set_grid(grid)
         self.step_count = 0
 
-    def set_grid(self, grid: PSFGrid, keep_schedule: bool = False) -> None:
+    def set_grid(self, grid: GridModule, keep_schedule: bool = False) -> None:
         """Learn ``grid`` from here on: new optimiser, fresh kernel average; the lr schedule
         restarts unless ``keep_schedule`` (a refined grid continues where the coarse one was)."""
         s = self.settings
@@ -345,7 +346,7 @@ class Matcher:
 
     def load_state_dict(self, state: dict) -> None:
         rows, cols = state["grid_shape"]
-        grid = PSFGrid(rows, cols, self.grid.size, smooth=float(state["smooth"]), frame=self.grid.frame,
+        grid = GridModule(rows, cols, self.grid.size, smooth=float(state["smooth"]), frame=self.grid.frame,
                        diffraction=self.grid.diffraction, magnify=str(state.get("magnify", "off"))).to(self.device)
         grid.load_state_dict(state["grid"])
         self.set_grid(grid)

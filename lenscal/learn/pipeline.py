@@ -12,7 +12,6 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -21,15 +20,15 @@ from lenscal.errors import LenscalError, ShootError
 from lenscal.learn import checks, patches, widths
 from lenscal.learn.flow import FlowTrainer
 from lenscal.learn.lateral import measure_lateral, set_lateral
-from lenscal.learn.match import Matcher, PSFGrid, confidence, node_change
+from lenscal.learn.match import GridModule, Matcher, confidence, node_change
 from lenscal.learn.presets import LearnSettings, RunOptions, get_settings, resolve_auto
 from lenscal.learn.selfcheck import SelfCheck, judge
 from lenscal.learn.unet import VelocityUNet, count_parameters
 from lenscal.noise import estimate_noise, plane_noise
 from lenscal.optics.diffraction import diffraction_kernels, diffraction_limited
 from lenscal.optics.psf import mirror_average, ncc
+from lenscal.progress import Progress
 
-Progress = Callable[[str, int, int, dict], None]
 STEP1 = "step 1: blurry distribution"
 STEP2 = "step 2: PSF grid"
 WIDTHS = "kernel widths from the photos' edges"
@@ -248,7 +247,7 @@ class _Run:
         first = s.coarse if s.coarse and tuple(s.coarse) < self.grid_shape else self.grid_shape
         lateral = s.lateral_lr > 0 or s.lateral_measure
         modelled = self.diffraction is not None
-        grid = PSFGrid(*first, self.k, DIFFRACTION_INIT_WIDTH if modelled else s.init_width, SIGMA_INIT * self.scale,
+        grid = GridModule(*first, self.k, DIFFRACTION_INIT_WIDTH if modelled else s.init_width, SIGMA_INIT * self.scale,
                        smooth=DIFFRACTION_SMOOTH if modelled else s.kernel_smooth,
                        frame=self.frame if lateral else None, diffraction=self.diffraction,
                        magnify=s.magnify if first == self.grid_shape else "off").to(self.device)

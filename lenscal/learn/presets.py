@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from lenscal.errors import LenscalError
 
-MAGNIFY = ("off", "node")  # how the fine grid's kernel scales are learned (match.PSFGrid.log_scales)
+MAGNIFY = ("off", "node")  # how the fine grid's kernel scales are learned (match.GridModule.log_scales)
 # the settings that take one of a few names
 CHOICES = {"magnify": ("auto", *MAGNIFY), "edge_widths": ("auto", "relative", "absolute", "level", "pattern", "off"),
            "lateral_from": ("auto", "measured", "learned")}
@@ -88,7 +88,7 @@ class LearnSettings:
     step2_batch: int = 32
     aux_lr: float = 3e-4
     kernel_lr: float = 1e-2
-    kernel_smooth: float = 0.8  # see match.PSFGrid.kernels for why the kernels are smoothed
+    kernel_smooth: float = 0.8  # see match.GridModule.kernels for why the kernels are smoothed
     # the kernels reported (and checked for stopping) are an average over the last cycles: each
     # update on a small batch jitters every kernel pixel. A long average also keeps some of the
     # refined coarse grid, a smoothness prior.
@@ -114,7 +114,7 @@ class LearnSettings:
     kernel_lr_floor: float = 1e-3  # ... down to this
     t_min: float = 0.5  # step-2 time sampled in U(t_min, 1): away from pure noise, where blur shows
     colour_weight: float = 1.0  # pins the frame-average lateral colour to 0 (match.colour_offset_penalty)
-    lateral_lr: float = 3e-3  # radial lateral colour of R and B (match.PSFGrid.lateral_shifts); 0 = fixed
+    lateral_lr: float = 3e-3  # radial lateral colour of R and B (match.GridModule.lateral_shifts); 0 = fixed
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

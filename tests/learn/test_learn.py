@@ -62,7 +62,7 @@ def test_learned_psfs_beat_the_best_gaussian(problem, learned):
     # the solver amplify noise) nor wildly off.
     assert result.settings["sigma_from"] == "measured" and SIGMA < result.sigma < SIGMA * 5, result.sigma
     # the blurry set was given a (1.03, 1, 0.96) tint and no exposure change; the tint is not
-    # learned by default (match.PSFGrid.gains), so the gains are one ratio, that of the exposure
+    # learned by default (match.GridModule.gains), so the gains are one ratio, that of the exposure
     assert np.allclose(result.gains, result.gains[1]) and abs(result.gains[1] - 1) < 0.03, result.gains
 
 

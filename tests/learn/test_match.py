@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lenscal.learn.match import MAGNIFY_LR, PSFGrid, colour_offset_penalty, com_penalty, node_change, spread_penalty
+from lenscal.learn.match import MAGNIFY_LR, GridModule, colour_offset_penalty, com_penalty, node_change, spread_penalty
 from lenscal.optics.psf import gaussian
 
 
 def test_kernels_are_normalised_and_refine_keeps_the_field():
     torch.manual_seed(0)
-    g = PSFGrid(2, 2, 9)
+    g = GridModule(2, 2, 9)
     with torch.no_grad():
         g.logits.add_(torch.randn_like(g.logits))
     k = g.kernels()
@@ -43,7 +43,7 @@ def test_colour_prior_allows_radial_lateral_colour_but_not_a_common_shift():
 def test_smoothed_kernels_stay_normalised_and_lose_single_pixel_spikes():
     """A delta logit (the spike Adam grew) comes out as a ~0.8 px Gaussian, not a spike; a
     refined grid keeps the smoothing without applying it twice."""
-    g = PSFGrid(2, 2, 13, smooth=0.8)
+    g = GridModule(2, 2, 13, smooth=0.8)
     with torch.no_grad():
         g.logits.fill_(-30.0)
         g.logits[..., 6, 6] = 0.0
@@ -59,7 +59,7 @@ def test_radial_lateral_colour_shifts_r_and_b_outwards_and_keeps_kernels_valid()
     and the kernels stay non-negative and normalised (Fourier shift ringing is clipped)."""
     from lenscal.optics.psf import centroid
 
-    grid = PSFGrid(5, 7, 13, width=1.0, smooth=0.8, frame=(400, 600))
+    grid = GridModule(5, 7, 13, width=1.0, smooth=0.8, frame=(400, 600))
     with torch.no_grad():
         grid.lateral.copy_(torch.tensor([[0.3, 0.5], [-0.3, -0.5]]))  # R out, B in: 0.8 px at corners
     k = grid.kernels()
@@ -101,7 +101,7 @@ def tiny_matcher(**changes):
     from lenscal.learn.unet import VelocityUNet
 
     settings = dataclasses.replace(get_settings("fast"), **{"channels": (8, 16), "coarse": None, **changes})
-    matcher = Matcher(VelocityUNet((8, 16), 16), PSFGrid(2, 2, 13), settings, torch.device("cpu"))
+    matcher = Matcher(VelocityUNet((8, 16), 16), GridModule(2, 2, 13), settings, torch.device("cpu"))
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(4, 3, 16 + 12, 16 + 12, generator=gen)
     batch = (x, torch.zeros(4, 2, 16, 16), torch.rand(4, 2, generator=gen))
@@ -149,7 +149,7 @@ def test_a_matcher_state_restores_a_grid_with_its_own_smoothing():
     come back from a checkpoint with its own smoothing (the settings' would not even fit the
     saved smoothing kernel)."""
     matcher, settings, (x, pos, centres), gen = tiny_matcher(kernel_smooth=0.8)
-    matcher.set_grid(PSFGrid(2, 2, 13, smooth=0.5).refined(3, 3), keep_schedule=True)
+    matcher.set_grid(GridModule(2, 2, 13, smooth=0.5).refined(3, 3), keep_schedule=True)
     matcher.kernel_step(x, pos, centres, gen)
     state = matcher.state_dict()
     other, _, _, _ = tiny_matcher(kernel_smooth=0.8)
@@ -168,17 +168,17 @@ def test_a_grid_with_diffraction_learns_the_lens_blur_on_top_of_it_and_keeps_it(
     from lenscal.optics.psf import second_moment
 
     airy = torch.from_numpy(diffraction_kernels(relative_scales(16, 3.3), 13))
-    g = PSFGrid(2, 2, 13, width=0.6, smooth=0.5, diffraction=airy)
+    g = GridModule(2, 2, 13, width=0.6, smooth=0.5, diffraction=airy)
     k = g.kernels()
     assert torch.allclose(k.sum((-2, -1)), torch.ones(2, 2, 3), atol=1e-5) and k.min() >= 0
-    plain = PSFGrid(2, 2, 13, width=0.6, smooth=0.5).kernels()
+    plain = GridModule(2, 2, 13, width=0.6, smooth=0.5).kernels()
     assert (second_moment(k) > second_moment(plain) + 2.0).all()  # the Airy disc's spread is added
     assert k[0, 0, 0, 6, 6] < k[0, 0, 2, 6, 6]  # ... wider in red than in blue
     fine = g.refined(3, 3)
     assert torch.allclose(fine.kernels()[0, 0], k[0, 0], atol=1e-5)
     settings = get_settings("fast", {"channels": (8, 16), "coarse": None})
     matcher = Matcher(VelocityUNet((8, 16), 16), fine, settings, torch.device("cpu"))
-    other = Matcher(VelocityUNet((8, 16), 16), PSFGrid(2, 2, 13, diffraction=airy), settings, torch.device("cpu"))
+    other = Matcher(VelocityUNet((8, 16), 16), GridModule(2, 2, 13, diffraction=airy), settings, torch.device("cpu"))
     other.load_state_dict(matcher.state_dict())
     assert torch.equal(other.grid.kernels(), fine.kernels())
 
@@ -199,7 +199,7 @@ def test_a_magnified_grid_learns_one_scale_per_node_and_keeps_it_through_a_check
     back from a checkpoint."""
     from lenscal.optics.psf import second_moment
 
-    coarse = PSFGrid(2, 2, 13, smooth=0.8)
+    coarse = GridModule(2, 2, 13, smooth=0.8)
     fine = coarse.refined(3, 3, magnify="node")
     assert torch.allclose(fine.kernels(), coarse.refined(3, 3).kernels(), atol=1e-6)
     with torch.no_grad():
@@ -208,7 +208,7 @@ def test_a_magnified_grid_learns_one_scale_per_node_and_keeps_it_through_a_check
     assert widened[0, 0] > 1.4 and torch.allclose(widened.flatten()[1:], torch.ones(8), atol=1e-5)
 
     matcher, settings, (x, pos, centres), gen = tiny_matcher(kernel_lr_halving=2)
-    matcher.set_grid(PSFGrid(2, 2, 13, smooth=0.8).refined(3, 3, magnify="node"), keep_schedule=True)
+    matcher.set_grid(GridModule(2, 2, 13, smooth=0.8).refined(3, 3, magnify="node"), keep_schedule=True)
     for _ in range(3):
         matcher.aux_step(x, pos, centres, gen)
         matcher.kernel_step(x, pos, centres, gen)
