@@ -322,6 +322,12 @@ def learn(case: Case, folder: Path, overrides: dict, seed: int) -> dict:
     t0 = time.perf_counter()
     try:
         kw = {"force": True} if "force" in learn_profile.__code__.co_varnames else {}  # scored even if it fails its check
+        if THREADS and "options" in learn_profile.__code__.co_varnames:
+            from lenscal.learn.presets import RunOptions
+
+            kw["options"] = RunOptions(threads=THREADS)
+        elif THREADS:
+            overrides = {**overrides, "threads": THREADS}  # older versions: a setting
         if "on_result" in learn_profile.__code__.co_varnames:  # the step-2 grid, for post-hoc experiments
             kw["on_result"] = lambda r: np.savez_compressed(out.with_name("grids.npz"), step2=r.step2_grid,
                                                             final=r.grid, sigma=r.sigma, gains=r.gains)
@@ -350,6 +356,7 @@ def crops(size: tuple[int, int], side: int = 1024) -> list[tuple[int, int, int, 
 SOLVER: dict = {}  # SolverOptions for every correction of this run (--solver)
 RL = True  # measure the Richardson-Lucy baselines (--no-rl skips them)
 LEARN = True  # learn a profile (--no-learn: only the corrections with the true grid, for solver work)
+THREADS = 0  # torch threads of the learn (--threads); 0: every core
 
 
 def evaluate(case: Case, folder: Path, profile_path: Path | None, true8: np.ndarray, sigma_true: float) -> dict:
@@ -572,14 +579,13 @@ def main() -> None:
         for c in chosen:
             print(c)
         return
-    global TAG, SOLVER, RL, LEARN
-    TAG, SOLVER, RL, LEARN = args.tag, json.loads(args.solver), not args.no_rl, not args.no_learn
+    global TAG, SOLVER, RL, LEARN, THREADS
+    TAG, SOLVER, RL, LEARN, THREADS = args.tag, json.loads(args.solver), not args.no_rl, not args.no_learn, args.threads
     command = " ".join([".venv/bin/python bench/zoo.py", *sys.argv[1:]])
     rows = []
     for case in chosen:
         print(f"[{case.name}] ...", flush=True)
-        overrides = {**json.loads(args.overrides), **({"threads": args.threads} if args.threads else {})}
-        row = run_case(case, overrides, args.seed)
+        row = run_case(case, json.loads(args.overrides), args.seed)
         rows.append(row)
         print(table([row]).splitlines()[-1], flush=True)
         result = {"command": command, "machine": platform.machine(), "rows": rows, "summary": summary(rows)}
