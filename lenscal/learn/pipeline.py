@@ -22,7 +22,7 @@ from lenscal.learn.flow import FlowTrainer
 from lenscal.learn.lateral import measure_lateral, set_lateral
 from lenscal.learn.match import GridModule, Matcher, confidence, node_change
 from lenscal.learn.presets import LearnSettings, RunOptions, get_settings, resolve_auto
-from lenscal.learn.selfcheck import SelfCheck, judge
+from lenscal.learn.selfcheck import SelfCheck, combine, judge
 from lenscal.learn.unet import VelocityUNet, count_parameters
 from lenscal.noise import estimate_noise, plane_noise
 from lenscal.optics.diffraction import diffraction_kernels, diffraction_limited
@@ -338,11 +338,21 @@ class _Run:
                      and self.snapshot.shape == kernels.shape else np.ones((rows, cols)))
         if self.s.mirror:
             kernels = mirror_average(kernels)
+        measured_lateral = self.s.lateral_from == "measured" and "lateral_measured" in self.history
+        lateral = (lambda k: set_lateral(k, np.asarray(self.history["lateral_measured"]["coefficients"]), self.frame)
+                   if measured_lateral else k)
+        # The edge-width calibration fits the kernels to the same edges the self-check reads, so
+        # a check of the calibrated grid alone would pass whatever step 2 learned: the grid must
+        # agree with the photos before the calibration too (the calibration only fine-tunes).
+        before = None
         if self.s.edge_widths != "off":
+            before = self.self_check(lateral(kernels))
+            self.history["self_check_before_widths"] = self.history.pop("self_check")
             kernels = self.check_widths(kernels)
-        if self.s.lateral_from == "measured" and "lateral_measured" in self.history:
-            kernels = set_lateral(kernels, np.asarray(self.history["lateral_measured"]["coefficients"]), self.frame)
+        kernels = lateral(kernels)
         check = self.self_check(kernels)
+        if before is not None:
+            check = combine(before, check)
         conf = confidence(m.coverage.numpy().reshape(rows, cols), stability.reshape(rows, cols))
         gains = self.gain0 * m.grid.gains().detach().cpu().double().numpy()
         settings = {**self.s.to_dict(), "device": str(self.device), "grid_shape": list(self.grid_shape),

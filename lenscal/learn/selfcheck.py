@@ -59,3 +59,14 @@ def judge(forward: dict) -> SelfCheck:
         return SelfCheck("unchecked", ("too few sharp edges in the blurry photos to check the learned blur",),
                          advice, agreement, places)
     return SelfCheck("passed", (), "", agreement, places)
+
+
+def combine(before: SelfCheck, after: SelfCheck) -> SelfCheck:
+    """The verdict on a grid whose widths were calibrated to the photos' edges: ``before`` (the
+    grid as step 2 learned it) must not fail, for the calibration fits the very edges that
+    ``after`` (the calibrated grid) is checked on."""
+    if before.status != "failed":
+        return after
+    reasons = tuple(f"before the edge-width calibration, {r}" for r in before.reasons)
+    return SelfCheck("failed", reasons + after.reasons, before.advice, after.agreement, after.places)
+
