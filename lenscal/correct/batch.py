@@ -29,7 +29,7 @@ import signal
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -40,8 +40,7 @@ from lenscal.io.outputs import check_target, made_by, plan_outputs, prepare_fold
 from lenscal.io.shoot import expand_inputs
 from lenscal.profile import LensProfile
 from lenscal.profileset import Chooser, SingleProfile
-
-Progress = Callable[[str, int, int, dict], None]
+from lenscal.progress import Progress
 TAG = "_corrected"
 
 

@@ -31,10 +31,11 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from lenscal.correct.batch import (BatchSummary, CorrectOptions, FileResult, Progress, _precheck, as_chooser,
+from lenscal.correct.batch import (BatchSummary, CorrectOptions, FileResult, _precheck, as_chooser,
                                    correct_photo, output_plan)
 from lenscal.errors import EXIT_FAILED, EXIT_USAGE, LenscalError, NoProfileError
 from lenscal.io.outputs import check_target, prepare_folder
+from lenscal.progress import Progress
 
 CONNECT_TIMEOUT_S = 10.0
 INSTALL_HINT = "install it with: pip install 'lenscal[cluster]'"

@@ -18,15 +18,14 @@ classical baseline.
 
 Borders: tiles read the image through reflected indices (the forward model's own border rule);
 each tile carries ``margin`` px of real context beyond its blend zone, which absorbs the FFT's
-periodic wrap-around and is discarded (an optional edge taper measured no gain). Clipped
+periodic wrap-around and is discarded. Clipped
 highlights: pixels at or above ``saturation`` in any channel are not what the lens made (the
 truth was brighter), so the correction is faded out around them instead of ringing.
 
-Speed (2 CPU cores, 24 MP, about 5 s): the solver is memory-bandwidth bound. Tiles are solved
-four at a time (their buffers stay in cache; 24 at once was 1.5x slower), window sizes are
-FFT-friendly (2^a 3^b 5^c), the shrinkage and the x-step work in place, and 3 HQS iterations are
-used. ``torch.compile`` fused the two a little better but cost 3-6 s of start-up in every process,
-more than it saved on one photo.
+Speed: the solver is memory-bandwidth bound. Tiles are solved a few at a time (their buffers
+stay in cache), window sizes are FFT-friendly (2^a 3^b 5^c), the shrinkage and the x-step work in
+place, and only a few HQS iterations are run. ``torch.compile`` is not used: its start-up in every
+process costs more than it saves on one photo.
 
 Pure functions over arrays: no file I/O, no printing; progress goes through a callback.
 """
@@ -35,7 +34,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
-from typing import Callable
 
 import cv2
 import numpy as np
@@ -43,33 +41,26 @@ import torch
 
 from lenscal.noise import fine_scale_sigma
 from lenscal.optics.psf import interpolate
-
-Progress = Callable[[str, int, int, dict], None]
+from lenscal.progress import Progress
 
 
 @dataclass(frozen=True)
 class SolverOptions:
-    """Every knob of the solver, with the values measured best on simulated lenses (bench/)."""
+    """Every knob of the solver (bench/solver_lab.py compares variants; docs/benchmarks.md)."""
 
     method: str = "hqs"  # hqs (sparse gradient prior) | wiener (classical baseline)
     tile: int | None = None  # tile core in px; None = about half a grid cell, 64..256
-    # blend and margin: 32/16 px measured no better than 16/8 (+-0.005 dB) at 1.2x the pixels
     overlap: int = 16  # width of the raised-cosine blend between neighbouring tiles (px)
     margin: int = 8  # context beyond the blend, discarded (absorbs the FFT wrap-around)
-    # prior weight mu = weight * sigma^2, sigma measured on the photo itself (estimate_noise).
-    # Demosaicing correlates noise, so the per-pixel estimate of a developed photo is about half
-    # the raw noise the solver has to hold back; white (undemosaiced) noise, which the estimate
-    # measures exactly, is best served by a weight of about 24.
+    # prior weight mu = weight * sigma^2, sigma measured on the photo itself (fine_scale_sigma).
+    # Demosaicing correlates noise, so the fine-scale reading of a developed photo is well below
+    # the noise the solver has to hold back: the weight is large to make up for it.
     weight: float = 300.0
     exponent: float = 0.8  # ... on |grad x|^exponent (1 = total variation)
     group: bool = True  # shrink gradients jointly over x/y and R, G, B (vectorial TV)
-    taper: bool = False  # edge-taper tiles before the FFT (one more FFT pair; no gain measured)
-    # Weight and schedule were tuned on six Kodak scenes (not the bench's held-out four) through
-    # both simulated lenses, for the gain with an IMPERFECT grid (the demo's learned profile; a
-    # perturbed one): a schedule tuned on the true grid alone (threshold 0.3, weight 180) gained
-    # 0.3 dB more with the truth but lost 0.3 dB with the learned grid. Held-out, threshold 0.2,
-    # x4, weight 300 gave +2.39 dB (true) / +2.06 dB (learned) against 0.05, x3, 180's +2.25 /
-    # +1.92. A fourth iteration adds ~0.1 dB for a third more time; two lose 0.3 dB.
+    # Weight and schedule are chosen for the gain with an IMPERFECT grid (a learned or perturbed
+    # one), not the true grid alone: a schedule that sharpens harder wins with the truth and
+    # loses with a grid that is slightly off.
     iterations: int = 3  # HQS iterations
     threshold_start: float = 0.2  # first shrinkage threshold mu / rho (gradient units) ...
     rho_growth: float = 4.0  # ... then rho grows geometrically (K&F use 2*sqrt(2))
@@ -187,8 +178,8 @@ def shrunk_divergence(x: torch.Tensor, tau: float, p: float, group: bool) -> tor
     R, G, B (vectorial TV): edges sit at the same place in the three channels while noise does not,
     so colour edges survive a threshold that removes independent noise. The last row/column of
     differences is zero (no wrap-around). In-place arithmetic on two buffers: the solver is
-    memory-bandwidth bound, and this runs as fast as a ``torch.compile`` fusion did (measured:
-    1.2-1.5 vs 0.9 ms per 320 px RGB tile) without its seconds of start-up per process.
+    memory-bandwidth bound, and this is about as fast as a ``torch.compile`` fusion without its
+    seconds of start-up per process.
     """
     gx = torch.empty_like(x)
     gy = torch.empty_like(x)
@@ -213,18 +204,6 @@ def shrunk_divergence(x: torch.Tensor, tau: float, p: float, group: bool) -> tor
     return div
 
 
-def edge_taper(y: torch.Tensor, otf: torch.Tensor, width: int) -> torch.Tensor:
-    """Fade each tile's border into its own circular blur, so the torus sees no jump (edgetaper)."""
-    def ramp(n: int) -> torch.Tensor:
-        t = torch.arange(n, dtype=y.dtype, device=y.device)
-        d = torch.minimum(t, n - 1 - t)
-        return torch.sin(0.5 * math.pi * (d / max(width, 1)).clamp(max=1.0)) ** 2
-
-    alpha = ramp(y.shape[-2])[:, None] * ramp(y.shape[-1])[None, :]
-    blurred = torch.fft.irfft2(torch.fft.rfft2(y) * otf, s=y.shape[-2:])
-    return alpha * y + (1 - alpha) * blurred
-
-
 def solve_tiles(y: torch.Tensor, kernels: torch.Tensor, sigma: float, opts: SolverOptions) -> torch.Tensor:
     """Deconvolve a batch of tiles (B, 3, H, W), each channel with its kernel (B, 3, K, K).
 
@@ -233,8 +212,6 @@ def solve_tiles(y: torch.Tensor, kernels: torch.Tensor, sigma: float, opts: Solv
     """
     n = tuple(y.shape[-2:])
     otf = psf2otf(kernels.to(y.dtype), n)
-    if opts.taper:
-        y = edge_taper(y, otf, width=max(opts.margin, kernels.shape[-1]))
     kty = torch.fft.rfft2(y).mul_(otf.conj())
     k2 = torch.view_as_real(otf).square().sum(-1)  # |K|^2 without abs's square root
     del otf
@@ -258,7 +235,7 @@ def solve_tiles(y: torch.Tensor, kernels: torch.Tensor, sigma: float, opts: Solv
 
 # -- clipped highlights ------------------------------------------------------------------------
 def channel_max(image: np.ndarray) -> np.ndarray:
-    """max over R, G, B of an (H, W, 3) image (torch: 0.12 s on 24 MP, numpy 0.5-1.3 s)."""
+    """max over R, G, B of an (H, W, 3) image (torch's reduction is several times numpy's speed)."""
     return torch.from_numpy(np.asarray(image, np.float32)).amax(-1).numpy()
 
 
@@ -266,8 +243,7 @@ def highlight_guard(image: np.ndarray, saturation: float, kernel_size: int) -> n
     """Weight in [0, 1] (H, W) of how much to keep the input near clipped highlights (None: none).
 
     A clipped highlight was brighter than the file says, so the blur model does not hold there and
-    any deconvolution rings around it (measured: up to 0.5 of white, within about one kernel width
-    of the clipped edge). The guard covers the clipped pixels dilated by one kernel width, with a
+    any deconvolution rings around it, within about one kernel width of the clipped edge. The guard covers the clipped pixels dilated by one kernel width, with a
     smooth edge; beyond it the correction is whole.
     """
     clipped = channel_max(image) >= saturation
