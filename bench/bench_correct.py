@@ -78,6 +78,23 @@ def _run_child(job: str, dng: Path, profile: Path, out: Path) -> dict:
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+def _run_cli(job: str, dng: Path, profile: Path, out: Path) -> dict:
+    """``lenscal develop FILE -o OUT`` or ``lenscal correct FILE --profile P -o OUT`` in a fresh
+    process, start-up and metadata copy included: wall time and the child's peak RSS."""
+    import shutil
+
+    shutil.rmtree(out, ignore_errors=True)
+    cmd = [sys.executable, "-m", "lenscal", job.split()[1], str(dng), "-o", str(out)]
+    if job.endswith("correct"):
+        cmd[5:5] = ["--profile", str(profile)]
+    code = ("import resource, subprocess, sys, time, json; t = time.perf_counter(); "
+            "subprocess.run(sys.argv[1:], check=True, capture_output=True); "
+            "print(json.dumps({'wall_s': time.perf_counter() - t, "
+            "'peak_rss_gb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20}))")
+    res = subprocess.run([sys.executable, "-c", code, *cmd], capture_output=True, text=True, check=True)
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
 def speed(scenes: list[Path], megapixels: float, repeat: int) -> dict:
     import torch
 
@@ -93,8 +110,14 @@ def speed(scenes: list[Path], megapixels: float, repeat: int) -> dict:
         for _ in range(repeat):
             for job in runs:
                 runs[job].append(_run_child(job, dng, profile, tmp / f"{job}.tif"))
+        cli = {"lenscal develop": [], "lenscal correct": []}  # the commands as a user runs them
+        for _ in range(repeat):
+            for job in cli:
+                cli[job].append(_run_cli(job, dng, profile, tmp / job.replace(" ", "_")))
         med = {job: float(np.median([r["wall_s"] for r in rs])) for job, rs in runs.items()}
         peak = {job: float(max(r["peak_rss_gb"] for r in rs)) for job, rs in runs.items()}
+        cli_s = {job: float(np.median([r["wall_s"] for r in rs])) for job, rs in cli.items()}
+        cli_peak = {job: float(max(r["peak_rss_gb"] for r in rs)) for job, rs in cli.items()}
         import rawpy
 
         with rawpy.imread(str(dng)) as raw:
@@ -103,13 +126,16 @@ def speed(scenes: list[Path], megapixels: float, repeat: int) -> dict:
         "file": f"simulated f/16 DNG {size} ({scenes[0].name})", "threads": torch.get_num_threads(),
         "repeat": repeat, "develop_s": round(med["develop"], 2), "develop_write_s": round(med["develop_write"], 2),
         "correct_s": round(med["correct"], 2), "deconvolve_s_approx": round(med["correct"] - med["develop_write"], 2),
+        "cli_s": {k: round(v, 2) for k, v in cli_s.items()},
+        "cli_peak_rss_gb": {k: round(v, 2) for k, v in cli_peak.items()},
+        "ratio_cli_correct_vs_develop": round(cli_s["lenscal correct"] / cli_s["lenscal develop"], 2),
         "ratio_correct_vs_develop": round(med["correct"] / med["develop"], 2),
         "ratio_correct_vs_develop_write": round(med["correct"] / med["develop_write"], 2),
         "peak_rss_gb": {k: round(v, 2) for k, v in peak.items()},
         "cpu_s_whole_process": {job: round(float(np.median([r["cpu_s_process"] for r in rs])), 1)
                                 for job, rs in runs.items()},
         "load_average_1min": round(__import__("os").getloadavg()[0], 2),
-        "targets": {"ratio_correct_vs_develop": 3.0, "peak_rss_gb": 3.0},
+        "targets": {"ratio_cli_correct_vs_develop": 3.0, "peak_rss_gb": 3.0},
     }
 
 
