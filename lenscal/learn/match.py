@@ -23,7 +23,7 @@ from lenscal.learn.flow import cfm_loss
 from lenscal.learn.patches import model_view
 from lenscal.learn.presets import MAGNIFY
 from lenscal.optics.blur import blur_patches
-from lenscal.optics.psf import (bilinear_weights, gaussian, interpolate, node_positions, normalise,
+from lenscal.optics.psf import (bilinear_weights, centroid, gaussian, interpolate, node_positions, normalise,
                                 radial_coordinates, resample, shift)
 from lenscal.optics.psf import magnify as magnify_kernels
 
@@ -190,12 +190,7 @@ def com_penalty(k: torch.Tensor) -> torch.Tensor:
     Pooled so R and B may shift against G (lateral colour) while the common shift, which patch
     statistics cannot see, is pinned.
     """
-    pooled = k.sum(1)
-    r = _coords(k.shape[-1], k.device)
-    mass = pooled.sum((-2, -1)).clamp_min(1e-8)
-    cy = (pooled.sum(-1) * r).sum(-1) / mass
-    cx = (pooled.sum(-2) * r).sum(-1) / mass
-    return (cy**2 + cx**2).mean()
+    return centroid(k.sum(1)).square().sum(-1).mean()
 
 
 def spread_penalty(k: torch.Tensor) -> torch.Tensor:
@@ -203,6 +198,8 @@ def spread_penalty(k: torch.Tensor) -> torch.Tensor:
     paper's "Gaussian" regulariser): favours compact kernels."""
     size = k.shape[-1]
     r = _coords(size, k.device) / ((size - 1) / 2)
+    # the centroid in half-kernel units, computed here: psf.centroid scaled after would round
+    # differently and change the learned grid in its last bits
     mass = k.sum((-2, -1)).clamp_min(1e-8)
     cy = (k.sum(-1) * r).sum(-1) / mass
     cx = (k.sum(-2) * r).sum(-1) / mass
@@ -217,10 +214,6 @@ def colour_offset_penalty(kernels: torch.Tensor) -> torch.Tensor:
     nodes; its common mode (all nodes' R shifted the same way) is what the patch statistics
     constrain least and what drifted in our measurements. Node-to-node CA stays free.
     """
-    r = _coords(kernels.shape[-1], kernels.device)
-    def centroid(k):
-        mass = k.sum((-2, -1)).clamp_min(1e-8)
-        return torch.stack([(k.sum(-1) * r).sum(-1) / mass, (k.sum(-2) * r).sum(-1) / mass], -1)
     offsets = centroid(kernels) - centroid(kernels.mean(-3, keepdim=True))
     return offsets.mean((0, 1)).square().sum()
 

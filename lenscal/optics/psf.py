@@ -97,8 +97,8 @@ def centroid(kernels: Array) -> torch.Tensor:
     """Centre of mass (dy, dx) of each kernel relative to the kernel centre, shape (..., 2)."""
     k = _t(kernels)
     size_y, size_x = k.shape[-2:]
-    y = torch.arange(size_y, dtype=k.dtype) - (size_y - 1) / 2
-    x = torch.arange(size_x, dtype=k.dtype) - (size_x - 1) / 2
+    y = torch.arange(size_y, dtype=k.dtype, device=k.device) - (size_y - 1) / 2
+    x = torch.arange(size_x, dtype=k.dtype, device=k.device) - (size_x - 1) / 2
     mass = k.sum(dim=(-2, -1)).clamp_min(1e-12)
     return torch.stack([(k.sum(-1) * y).sum(-1) / mass, (k.sum(-2) * x).sum(-1) / mass], dim=-1)
 
