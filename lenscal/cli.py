@@ -137,7 +137,7 @@ def develop(
     demosaic: Demosaic = typer.Option(Demosaic.ahd, help="Demosaic algorithm."),
     exposure: float = typer.Option(1.0, help="One fixed exposure scale for every photo (never auto)."),
     vignetting: Vignetting = typer.Option(Vignetting.auto, help="Devignetting with lensfun."),
-    compress: Compress = typer.Option(Compress.none, help="TIFF compression: none, or deflate (lossless, about half the size)."),
+    compress: Compress = typer.Option(Compress.none, help="TIFF compression: none, or deflate (lossless, a fifth or so smaller; not baseline TIFF, so validators flag it)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace lenscal's existing outputs (never other files)."),
 ) -> None:
     """Develop photos linearly (16-bit TIFF, sensor orientation, the photo's metadata kept)."""
@@ -406,7 +406,7 @@ def correct(
         help="tiff: 16-bit TIFF (sRGB, or linear with --linear); dng: linear DNG in camera colour "
              "that raw editors (Lightroom, darktable, RawTherapee) develop as a raw file."),
     linear: bool = typer.Option(False, "--linear", help="TIFF: write linear values (no sRGB curve; a linear sRGB ICC profile)."),
-    compress: Compress = typer.Option(Compress.none, help="TIFF compression: none, or deflate (lossless, about half the size)."),
+    compress: Compress = typer.Option(Compress.none, help="TIFF compression: none, or deflate (lossless, a fifth or so smaller; not baseline TIFF, so validators flag it)."),
     preview: Optional[Preview] = typer.Option(None, help="Also write an 8-bit preview (png or jpg)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs (never originals)."),
     force: bool = typer.Option(False, "--force", help="Correct even if the profile is for another camera, lens, size or "

@@ -318,7 +318,9 @@ def write_tiff(path: Path, linear: np.ndarray, meta: Metadata, *, linear_output:
     sRGB-encoded with the sRGB ICC profile, or linear with the linear sRGB profile. ``source``
     is the photo the pixels came from: its EXIF, GPS, XMP (and sidecar) and IPTC metadata are
     copied (lenscal.io.exif); ``meta`` fills what the file does not say. ``compress="deflate"``
-    writes Adobe Deflate (zlib) strips with the horizontal predictor: lossless, about half the size.
+    writes Adobe Deflate (zlib) strips with the horizontal predictor: lossless, a fifth or so
+    smaller on 16-bit photos (LZW, the baseline TIFF alternative, makes them larger). Deflate is
+    not baseline TIFF: raw editors read it, strict validators (ExifTool's) flag it.
     """
     from lenscal import __version__
     from lenscal.io.exif import write_metadata
