@@ -424,6 +424,7 @@ def correct(
 ) -> None:
     """Deconvolve photos with a lens profile: one photo or a whole shoot (resumable)."""
     from lenscal.correct.batch import CorrectOptions, correct_files, expand_photos
+    from lenscal.devices import check_name, pick_device
     from lenscal.profileset import SingleProfile, load_chooser
 
     if not 0.0 <= strength <= 2.0:
@@ -453,7 +454,7 @@ def correct(
                              format=output_format.value, compress=compress.value,
                              preview=preview.value if preview else None, overwrite=overwrite,
                              mismatch="warn" if force else "refuse", profile_name=profile_name,
-                             device=_device(device) if scheduler is None else _cluster_device(device))
+                             device=pick_device(device) if scheduler is None else check_name(device))
     if scheduler is not None and jobs != 1:
         raise LenscalError("--jobs is for a batch on this machine", hint="with --scheduler the workers' threads set it")
     with progress_bars() as progress:
@@ -496,31 +497,6 @@ def _report_correct(summary, as_json: bool, one_file: bool) -> None:
         if len(summary.results) == 1 and not as_json:
             error(summary.results[0].reason)
         raise typer.Exit(summary.exit_code)
-
-
-def _cluster_device(name: str) -> str:
-    """On a cluster each worker resolves ``auto`` itself (the client's devices say nothing of theirs)."""
-    if name not in ("auto", "cpu", "cuda", "mps"):
-        raise LenscalError(f"unknown device '{name}'", hint="use cpu, cuda, mps or auto")
-    return name
-
-
-def _device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        if torch.cuda.is_available():
-            return "cuda"
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return "mps"
-        return "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise LenscalError("CUDA is not available on this machine", hint="use --device cpu or auto")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise LenscalError("MPS is not available on this machine", hint="use --device cpu or auto")
-    if name not in ("cpu", "cuda", "mps"):
-        raise LenscalError(f"unknown device '{name}'", hint="use cpu, cuda, mps or auto")
-    return name
 
 
 # -- check ----------------------------------------------------------------------------------------

@@ -124,9 +124,9 @@ def run_remote(name: str, data: bytes, display: str, output_names: tuple[str, ..
     if options.device == "auto":  # this worker's own devices
         from dataclasses import replace
 
-        mps = getattr(torch.backends, "mps", None)
-        options = replace(options, device="cuda" if torch.cuda.is_available()
-                          else "mps" if mps and mps.is_available() else "cpu")
+        from lenscal.devices import pick_device
+
+        options = replace(options, device=pick_device("auto"))
     with tempfile.TemporaryDirectory(prefix="lenscal-") as tmp:
         source = Path(tmp) / name
         source.write_bytes(data)

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lenscal.devices import pick_device
 from lenscal.errors import LenscalError, ShootError
 from lenscal.learn import checks, patches, widths
 from lenscal.learn.flow import FlowTrainer
@@ -67,16 +68,6 @@ class LearnResult:
     check: SelfCheck | None = None  # the self-check's verdict (None when not run)
     history: dict = field(default_factory=dict)
     step2_grid: np.ndarray | None = None  # the grid as step 2 left it, before the steps that follow
-
-
-def pick_device(device: str) -> torch.device:
-    if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    return torch.device(device)
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
@@ -387,7 +378,7 @@ def learn_grid(sharp: list[np.ndarray], blurry: list[np.ndarray], *, preset: str
     s = get_settings(preset, overrides)
     options = options or RunOptions()
     torch.set_num_threads(options.threads or os.cpu_count() or 1)
-    dev = pick_device(device)
+    dev = torch.device(pick_device(device))
     if kernel_size % 2 == 0 or kernel_size < 3:
         raise LenscalError(f"kernel size must be odd and >= 3, got {kernel_size}")
     checks.validate(sharp, blurry, s.patch + kernel_size - 1 + 8)
