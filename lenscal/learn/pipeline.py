@@ -18,6 +18,7 @@ import torch
 
 from lenscal.devices import pick_device
 from lenscal.errors import LenscalError, ShootError
+from lenscal.io.atomic import atomic_path
 from lenscal.learn import checks, patches, widths
 from lenscal.learn.flow import FlowTrainer
 from lenscal.learn.lateral import measure_lateral, set_lateral
@@ -71,11 +72,9 @@ class LearnResult:
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
-    """torch.save to a temporary file then os.replace: a kill leaves the old or the new file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    """torch.save, atomically (io.atomic): a kill leaves the old or the new file."""
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
 
 
 def load_checkpoint(path: Path) -> dict:
