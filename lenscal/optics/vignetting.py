@@ -37,6 +37,16 @@ def _database() -> lensfunpy.Database:
     return lensfunpy.Database()
 
 
+def _apply(pixels: np.ndarray, camera, lens, focal: float, f_number: float, reverse: bool = False) -> None:
+    """lensfun's vignetting correction (``reverse``: the vignetting itself) applied in place to
+    float32 (H, W, 3) ``pixels``, a whole frame of the photo's aspect ratio; focus at 1000 m."""
+    height, width = pixels.shape[:2]
+    mod = lensfunpy.Modifier(lens, camera.crop_factor, width, height)
+    mod.initialize(focal, f_number, 1000.0, pixel_format=np.float32, flags=lensfunpy.ModifyFlags.VIGNETTING,
+                   reverse=reverse)
+    mod.apply_color_modification(pixels)
+
+
 @lru_cache(maxsize=64)
 def _lookup(make: str, model: str, lens_make: str, lens_model: str, focal: float, f_number: float,
             aspect: float) -> VignettingModel:
@@ -59,10 +69,7 @@ def _lookup(make: str, model: str, lens_make: str, lens_model: str, focal: float
     h = 16
     w = max(16, int(round(h * aspect)))
     probe = np.ones((h, w, 3), np.float32)
-    mod = lensfunpy.Modifier(lens, cam.crop_factor, w, h)
-    mod.initialize(focal, f_number, 1000.0, pixel_format=np.float32,
-                   flags=lensfunpy.ModifyFlags.VIGNETTING)
-    mod.apply_color_modification(probe)
+    _apply(probe, cam, lens, focal, f_number)
     if np.allclose(probe, 1.0, atol=1e-4):
         return VignettingModel(cam, None, f"lensfun has no vignetting data for '{lens.model}'")
     return VignettingModel(cam, lens)
@@ -91,10 +98,7 @@ def vignetting_gain(meta: Metadata, width: int, height: int, reverse: bool = Fal
         raise LenscalError(f"no vignetting correction: {model.reason}",
                            hint="use --vignetting auto or off")
     gain = np.ones((height, width, 3), np.float32)
-    mod = lensfunpy.Modifier(model.lens, model.camera.crop_factor, width, height)
-    mod.initialize(float(meta.focal_length), float(meta.f_number), 1000.0, pixel_format=np.float32,
-                   flags=lensfunpy.ModifyFlags.VIGNETTING, reverse=reverse)
-    mod.apply_color_modification(gain)
+    _apply(gain, model.camera, model.lens, float(meta.focal_length), float(meta.f_number), reverse)
     return gain
 
 
@@ -116,8 +120,5 @@ def devignette(pixels: np.ndarray, meta: Metadata, mode: str = "auto") -> tuple[
                                hint="use --vignetting auto or off")
         return pixels, f"no vignetting correction: {model.reason}"
     pixels = np.ascontiguousarray(pixels, dtype=np.float32)
-    mod = lensfunpy.Modifier(model.lens, model.camera.crop_factor, width, height)
-    mod.initialize(float(meta.focal_length), float(meta.f_number), 1000.0, pixel_format=np.float32,
-                   flags=lensfunpy.ModifyFlags.VIGNETTING)
-    mod.apply_color_modification(pixels)
+    _apply(pixels, model.camera, model.lens, float(meta.focal_length), float(meta.f_number))
     return pixels, f"vignetting corrected with lensfun ({model.lens.maker} {model.lens.model})"
