@@ -145,6 +145,7 @@ def develop(
     from lenscal.io.images import write_tiff
     from lenscal.io.outputs import check_target, plan_outputs, prepare_folder
     from lenscal.io.shoot import expand_inputs
+    from lenscal.optics.vignetting import VignettingOutcome
 
     settings = _settings(demosaic, exposure, vignetting)
     paths = expand_inputs(photos, skip=_is_result, on_pattern=_said_pattern)
@@ -156,14 +157,14 @@ def develop(
     plan = plan_outputs(paths, output, "", (".tif",))
     todo = [src for src in paths if check_target(plan[src][0], overwrite)]  # refuses foreign files first
     prepare_folder(output)
-    notes: set[str] = set()
+    notes = set()
     with progress_bars() as progress:
         for i, src in enumerate(todo):
             progress("developing", i, len(todo), {"file": src.name})
             photo, note = load_photo(src, settings)
             if note not in notes:
                 notes.add(note)
-                (warn if note.startswith("no vignetting") else detail)(note)
+                (warn if note.outcome is VignettingOutcome.UNAVAILABLE else detail)(note.text)
             write_tiff(plan[src][0], photo.pixels, photo.meta, linear_output=linear,
                        note={"command": "develop", "devignetted": photo.devignetted, "source": src.name},
                        source=src, compress=compress.value)

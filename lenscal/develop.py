@@ -12,7 +12,7 @@ from lenscal.io.formats import is_raw
 from lenscal.io.images import read_image
 from lenscal.io.metadata import metadata_from_image
 from lenscal.io.raw import develop_raw
-from lenscal.optics.vignetting import devignette
+from lenscal.optics.vignetting import VignettingNote, VignettingOutcome, devignette
 from lenscal.photo import Photo
 
 
@@ -24,8 +24,8 @@ class DevelopSettings:
     white_balance: tuple[float, ...] | None = None  # RAW: (R, G, B, G2) for every photo; None = each one's own
 
 
-def load_photo(path: str | Path, settings: DevelopSettings = DevelopSettings()) -> tuple[Photo, str]:
-    """Develop (RAW) or read (TIFF/PNG/JPEG) a photo, then devignette it; returns a note on vignetting."""
+def load_photo(path: str | Path, settings: DevelopSettings = DevelopSettings()) -> tuple[Photo, VignettingNote]:
+    """Develop (RAW) or read (TIFF/PNG/JPEG) a photo, then devignette it; returns what was done about vignetting."""
     path = Path(path)
     if is_raw(path):
         pixels, meta = develop_raw(path, settings.demosaic, settings.exposure, settings.white_balance)
@@ -33,12 +33,13 @@ def load_photo(path: str | Path, settings: DevelopSettings = DevelopSettings()) 
         pixels, note = read_image(path)
         meta = metadata_from_image(path, pixels.shape[0], pixels.shape[1])
         if note.get("devignetted"):
-            return Photo(pixels * settings.exposure, meta, path, devignetted=True), "already devignetted"
+            return (Photo(pixels * settings.exposure, meta, path, devignetted=True),
+                    VignettingNote(VignettingOutcome.ALREADY, "already devignetted"))
         if settings.exposure != 1.0:
             pixels *= settings.exposure
     meta = replace(meta, width=pixels.shape[1], height=pixels.shape[0])
-    pixels, message = devignette(pixels, meta, settings.vignetting)
-    return Photo(pixels, meta, path, devignetted=message.startswith("vignetting corrected")), message
+    pixels, note = devignette(pixels, meta, settings.vignetting)
+    return Photo(pixels, meta, path, devignetted=note.devignetted), note
 
 
 def load_camera_photo(path: str | Path, settings: DevelopSettings = DevelopSettings()):
@@ -58,11 +59,10 @@ def load_camera_photo(path: str | Path, settings: DevelopSettings = DevelopSetti
                                   "use --format tiff for TIFF, PNG and JPEG photos")
     pixels, meta, colour = develop_camera(path, settings.demosaic, settings.white_balance)
     meta = replace(meta, width=pixels.shape[1], height=pixels.shape[0])
-    pixels, message = devignette(pixels, meta, settings.vignetting)
-    devignetted = message.startswith("vignetting corrected")
-    if devignetted:  # the DNG keeps the raw file's vignetting: the editor's lens profile removes it
+    pixels, note = devignette(pixels, meta, settings.vignetting)
+    if note.devignetted:  # the DNG keeps the raw file's vignetting: the editor's lens profile removes it
         colour = replace(colour, vignetting=vignetting_gain(meta, settings.vignetting))
-    return Photo(pixels, meta, path, devignetted=devignetted), message, colour
+    return Photo(pixels, meta, path, devignetted=note.devignetted), note, colour
 
 
 def vignetting_gain(meta, mode: str) -> np.ndarray:

@@ -15,6 +15,7 @@ import numpy as np
 from lenscal.develop import DevelopSettings, load_photo
 from lenscal.errors import SelfCheckError, ShootError
 from lenscal.io.shoot import Shoot, check_compatible, scan_shoot
+from lenscal.optics.vignetting import VignettingOutcome
 from lenscal.photo import Metadata, Photo
 from lenscal.progress import Progress
 
@@ -29,9 +30,9 @@ def develop_shoot(shoot: Shoot, settings: DevelopSettings, stage: str, progress:
         if progress:
             progress(stage, i, len(shoot.paths), {"file": path.name})
         photo, note = load_photo(path, settings)
-        if warn and note.startswith("no vignetting") and note not in said:
+        if warn and note.outcome is VignettingOutcome.UNAVAILABLE and note not in said:
             said.add(note)
-            warn(note)
+            warn(note.text)
         photos.append(photo)
     if progress:
         progress(stage, len(shoot.paths), len(shoot.paths), {})

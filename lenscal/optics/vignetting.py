@@ -8,6 +8,7 @@ colour part of what it learns.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from functools import lru_cache
 
 import lensfunpy
@@ -17,6 +18,30 @@ from lenscal.errors import LenscalError
 from lenscal.photo import Metadata
 
 MODES = ("auto", "lensfun", "off")
+
+
+class VignettingOutcome(Enum):
+    """What devignetting did to a photo."""
+
+    CORRECTED = "corrected"  # lensfun's correction applied
+    ALREADY = "already"  # a photo lenscal wrote devignetted already (develop.load_photo)
+    OFF = "off"  # not asked for (--vignetting off)
+    UNAVAILABLE = "unavailable"  # asked for (auto) but lensfun has no data: worth a warning
+
+
+@dataclass(frozen=True)
+class VignettingNote:
+    """What devignetting did (``outcome``, for code) and the sentence that says so (``text``)."""
+
+    outcome: VignettingOutcome
+    text: str
+
+    @property
+    def devignetted(self) -> bool:
+        return self.outcome in (VignettingOutcome.CORRECTED, VignettingOutcome.ALREADY)
+
+    def __str__(self) -> str:
+        return self.text
 
 
 @dataclass(frozen=True)
@@ -102,7 +127,7 @@ def vignetting_gain(meta: Metadata, width: int, height: int, reverse: bool = Fal
     return gain
 
 
-def devignette(pixels: np.ndarray, meta: Metadata, mode: str = "auto") -> tuple[np.ndarray, str]:
+def devignette(pixels: np.ndarray, meta: Metadata, mode: str = "auto") -> tuple[np.ndarray, VignettingNote]:
     """Remove vignetting in place where lensfun can; returns the pixels and what was done.
 
     ``auto`` corrects when lensfun has data and otherwise says why not; ``lensfun`` insists
@@ -111,14 +136,15 @@ def devignette(pixels: np.ndarray, meta: Metadata, mode: str = "auto") -> tuple[
     if mode not in MODES:
         raise LenscalError(f"unknown vignetting mode '{mode}'", hint="use auto, lensfun or off")
     if mode == "off":
-        return pixels, "vignetting correction off"
+        return pixels, VignettingNote(VignettingOutcome.OFF, "vignetting correction off")
     height, width = pixels.shape[:2]
     model = find_model(meta, width, height)
     if not model.available:
         if mode == "lensfun":
             raise LenscalError(f"no vignetting correction: {model.reason}",
                                hint="use --vignetting auto or off")
-        return pixels, f"no vignetting correction: {model.reason}"
+        return pixels, VignettingNote(VignettingOutcome.UNAVAILABLE, f"no vignetting correction: {model.reason}")
     pixels = np.ascontiguousarray(pixels, dtype=np.float32)
     _apply(pixels, model.camera, model.lens, float(meta.focal_length), float(meta.f_number))
-    return pixels, f"vignetting corrected with lensfun ({model.lens.maker} {model.lens.model})"
+    return pixels, VignettingNote(VignettingOutcome.CORRECTED,
+                                  f"vignetting corrected with lensfun ({model.lens.maker} {model.lens.model})")

@@ -5,7 +5,7 @@ import pytest
 
 from lenscal.errors import LenscalError
 from lenscal.io.metadata import read_metadata
-from lenscal.optics.vignetting import devignette, find_model, vignetting_gain
+from lenscal.optics.vignetting import VignettingOutcome, devignette, find_model, vignetting_gain
 from lenscal.simulate import CAMERA
 from tests.conftest import SHARED, needs_shared
 
@@ -21,7 +21,8 @@ def test_lensfun_finds_the_canon_30d_and_its_lens():
     assert model.lens is None and "no vignetting data" in model.reason and "18-55" in model.reason
     pixels = np.ones((20, 30, 3), np.float32)
     out, note = devignette(pixels.copy(), meta, "auto")
-    assert np.array_equal(out, pixels) and note.startswith("no vignetting correction")
+    assert np.array_equal(out, pixels) and note.outcome is VignettingOutcome.UNAVAILABLE and not note.devignetted
+    assert note.text.startswith("no vignetting correction")
     with pytest.raises(LenscalError, match="no vignetting data"):
         devignette(pixels.copy(), meta, "lensfun")
 
@@ -31,10 +32,10 @@ def test_devignetting_undoes_lensfun_vignetting():
     assert gain_add[0, 0, 0] < 0.95 * gain_add[100, 150, 0]  # the corners really are darker
     flat = np.full((200, 300, 3), 0.4, np.float32) * gain_add
     fixed, note = devignette(flat.copy(), GX9, "auto")
-    assert "lensfun" in note
+    assert note.outcome is VignettingOutcome.CORRECTED and note.devignetted and "lensfun" in note.text
     assert np.abs(fixed / 0.4 - 1).max() < 0.01
     off, note = devignette(flat.copy(), GX9, "off")
-    assert np.array_equal(off, flat) and "off" in note
+    assert np.array_equal(off, flat) and note.outcome is VignettingOutcome.OFF and "off" in note.text
 
 
 def test_unknown_lens_says_why():
