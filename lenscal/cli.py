@@ -141,11 +141,10 @@ def develop(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace lenscal's existing outputs (never other files)."),
 ) -> None:
     """Develop photos linearly (16-bit TIFF, sensor orientation, the photo's metadata kept)."""
-    from lenscal.develop import load_photo
     from lenscal.io.images import write_tiff
     from lenscal.io.outputs import check_target, plan_outputs, prepare_folder
     from lenscal.io.shoot import expand_inputs
-    from lenscal.optics.vignetting import VignettingOutcome
+    from lenscal.workflow import develop_each
 
     settings = _settings(demosaic, exposure, vignetting)
     paths = expand_inputs(photos, skip=_is_result, on_pattern=_said_pattern)
@@ -157,18 +156,11 @@ def develop(
     plan = plan_outputs(paths, output, "", (".tif",))
     todo = [src for src in paths if check_target(plan[src][0], overwrite)]  # refuses foreign files first
     prepare_folder(output)
-    notes = set()
     with progress_bars() as progress:
-        for i, src in enumerate(todo):
-            progress("developing", i, len(todo), {"file": src.name})
-            photo, note = load_photo(src, settings)
-            if note not in notes:
-                notes.add(note)
-                (warn if note.outcome is VignettingOutcome.UNAVAILABLE else detail)(note.text)
+        for src, photo in develop_each(todo, settings, "developing", progress, warn=warn, detail=detail):
             write_tiff(plan[src][0], photo.pixels, photo.meta, linear_output=linear,
                        note={"command": "develop", "devignetted": photo.devignetted, "source": src.name},
                        source=src, compress=compress.value)
-        progress("developing", len(todo), len(todo), {})
     for src in paths:
         if src not in todo:
             detail(f"{plan[src][0]} exists, skipped (use --overwrite)")

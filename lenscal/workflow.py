@@ -6,6 +6,7 @@ Sits between the thin CLI and the pure maths; no printing (progress and warnings
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable
@@ -22,21 +23,31 @@ from lenscal.progress import Progress
 MIN_PHOTOS = 2
 
 
+def develop_each(paths: list[Path], settings: DevelopSettings, stage: str, progress: Progress | None,
+                 warn: Callable[[str], None] | None = None,
+                 detail: Callable[[str], None] | None = None) -> Iterator[tuple[Path, Photo]]:
+    """Develop photos one at a time (a generator: one photo in memory while the caller uses it),
+    saying once per distinct vignetting note what was done: ``warn`` where lensfun could not
+    devignette, ``detail`` for the rest."""
+    said = set()
+    for i, path in enumerate(paths):
+        if progress:
+            progress(stage, i, len(paths), {"file": path.name})
+        photo, note = load_photo(path, settings)
+        if note not in said:
+            said.add(note)
+            tell = warn if note.outcome is VignettingOutcome.UNAVAILABLE else detail
+            if tell:
+                tell(note.text)
+        yield path, photo
+    if progress:
+        progress(stage, len(paths), len(paths), {})
+
+
 def develop_shoot(shoot: Shoot, settings: DevelopSettings, stage: str, progress: Progress | None,
                   warn: Callable[[str], None] | None = None) -> list[Photo]:
-    """Develop every photo of a set, saying once per distinct vignetting outcome what was done."""
-    photos, said = [], set()
-    for i, path in enumerate(shoot.paths):
-        if progress:
-            progress(stage, i, len(shoot.paths), {"file": path.name})
-        photo, note = load_photo(path, settings)
-        if warn and note.outcome is VignettingOutcome.UNAVAILABLE and note not in said:
-            said.add(note)
-            warn(note.text)
-        photos.append(photo)
-    if progress:
-        progress(stage, len(shoot.paths), len(shoot.paths), {})
-    return photos
+    """Develop every photo of a set (:func:`develop_each`), warning where lensfun could not devignette."""
+    return [photo for _, photo in develop_each(shoot.paths, settings, stage, progress, warn)]
 
 
 def with_shared_white_balance(settings: DevelopSettings, *shoots: Shoot) -> DevelopSettings:
