@@ -39,10 +39,6 @@ sys.path.insert(0, str(ROOT))
 SHARED = ROOT.parent / "shared" / "data" / "photos"
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return float(10 * np.log10(1.0 / np.mean((np.clip(a, 0, 1) - np.clip(b, 0, 1)) ** 2)))
-
-
 # -- (a) speed and memory, each job in its own process ---------------------------------------
 def _child(job: str, dng: Path, profile: Path, out: Path) -> None:
     """Runs in a fresh interpreter: one timed job, then prints its wall time and peak RSS."""
@@ -183,6 +179,7 @@ def quality(scenes: list[Path], extremes: list[str], n_test: int, learned: Path 
     from lenscal.optics.psf import grid_report
     from lenscal.profile import LensProfile
     from lenscal.simulate import EXTREMES, ShootPlan, lens_psf_grid, simulate_shoot
+    from lenscal.workflow import psnr
 
     results: dict = {}
     for extreme in extremes:
@@ -212,17 +209,18 @@ def quality(scenes: list[Path], extremes: list[str], n_test: int, learned: Path 
             before = []
             t_ours = 0.0
             for name, y, ref in photos:
-                base = psnr(y, ref)
+                base = psnr(y, ref, border=0)  # the whole frame
                 before.append(base)
                 for gname, (grid, s) in grids.items():
                     t = time.perf_counter()
-                    gains[gname].append(psnr(deconvolve(y, grid, s), ref) - base)
+                    gains[gname].append(psnr(deconvolve(y, grid, s), ref, border=0) - base)
                     t_ours += time.perf_counter() - t if gname == "true" else 0.0
                 for n in wiener_nsr:
-                    wiener[n].append(psnr(deconvolve(y, true, sigma, method="wiener", wiener_nsr=n), ref) - base)
+                    wiener[n].append(psnr(deconvolve(y, true, sigma, method="wiener", wiener_nsr=n), ref, border=0)
+                                     - base)
                 for r in rl_radii:
                     for it, x in richardson_lucy_gaussian(y, r, rl_iters).items():
-                        rl[(r, it)].append(psnr(x, ref) - base)
+                        rl[(r, it)].append(psnr(x, ref, border=0) - base)
             best_w = max(wiener, key=lambda n: np.mean(wiener[n]))
             best_rl = max(rl, key=lambda k: np.mean(rl[k]))
             entry = {

@@ -29,6 +29,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from lenscal.io.images import srgb_decode  # noqa: E402
 from lenscal.learn import learn_grid  # noqa: E402
 from lenscal.learn.presets import get_settings  # noqa: E402
 from lenscal.optics.blur import blur_image  # noqa: E402
@@ -39,17 +40,13 @@ from lenscal.simulate import EXTREMES, PIXEL_PITCH_UM, random_crop  # noqa: E402
 PHOTOS = REPO.parent / "shared" / "data" / "photos" / "unsplash"
 
 
-def srgb_to_linear(v: np.ndarray) -> np.ndarray:
-    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4).astype(np.float32)
-
-
 def load(path: Path, size: tuple[int, int]) -> np.ndarray:
     """A photo as linear light, landscape, resized (area) to exactly (height, width)."""
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)[:, :, ::-1]
     if img.shape[0] > img.shape[1]:
         img = np.rot90(img)
     img = cv2.resize(np.ascontiguousarray(img), (size[1], size[0]), interpolation=cv2.INTER_AREA)
-    return srgb_to_linear(img.astype(np.float32) / 255) * 0.85
+    return srgb_decode(img.astype(np.float32) / 255) * 0.85
 
 
 def truth_grid(kind: str, height: int, width: int, band_um: float = 0.0) -> np.ndarray:

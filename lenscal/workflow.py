@@ -316,7 +316,8 @@ def bundled_examples() -> Path | None:
 
 
 def psnr(a: np.ndarray, b: np.ndarray, border: int = 16) -> float:
-    """PSNR (dB, peak 1.0) of linear images, ignoring a border where any method is unreliable."""
-    inner = (slice(border, -border), slice(border, -border))
+    """PSNR (dB, peak 1.0) of linear images, ignoring a border where any method is unreliable
+    (``border=0``: the whole frame)."""
+    inner = (slice(border, a.shape[0] - border), slice(border, a.shape[1] - border))
     mse = float(np.mean((np.clip(a[inner], 0, 1) - np.clip(b[inner], 0, 1)) ** 2))
     return 10 * np.log10(1.0 / max(mse, 1e-12))
