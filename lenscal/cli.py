@@ -270,20 +270,8 @@ def _say_learned(summary: dict) -> None:
     say(f"PSF grid picture: {summary['psf_png']}")
     if summary.get("before_after_png"):
         say(f"before/after crops: {summary['before_after_png']}")
-    d = summary["diffraction"]
-    if d["modelled"]:
-        say(f"diffraction modelled: pixel pitch {d['pixel_pitch_um']:.2f} um ({d['pitch_from']}), "
-            f"Airy scale {d['scales_px'][1]:.2f} px in G")
-    elif d["pitch_from"] == "unknown":
-        say("diffraction not modelled: lensfun does not know this camera's sensor size (give --pixel-pitch)")
-    if summary["magnify"] != "off":
-        say("kernel widths learned node by node (--set magnify=off to keep them as step 2 finds them)")
-    if summary.get("edge_widths"):
-        e = summary["edge_widths"]
-        say(f"kernel widths across the frame matched to the blurry photos' edges ({e['edges']} edges, "
-            f"{e['nodes_measured']} of {e['nodes']} places; --set edge_widths=off to skip)")
-    if summary["lateral_from"] == "measured":
-        say("lateral colour as measured in the blurry photos (--set lateral_from=learned for step 2's refinement)")
+    for note in summary["notes"]:  # the learner's own account of what it did (workflow.learn_notes)
+        say(note)
     check = summary.get("check")
     if check and check["status"] == "passed":
         say("self-check passed: the learned blur reproduces the blurry photos' edges in R, G and B")

@@ -266,7 +266,9 @@ def _learn_from(sharp_set: Shoot, sharp: list[Photo], blurry_set: Shoot, output:
                "resumed_at": result.history.get("resumed_at", []),
                "diffraction": diffraction, "magnify": result.settings["magnify"],
                "edge_widths": result.history.get("edge_widths"), "lateral_from": result.settings["lateral_from"],
-               "check": check.to_dict() if check is not None else None}
+               "check": check.to_dict() if check is not None else None,
+               "notes": learn_notes(diffraction, result.settings["magnify"], result.history.get("edge_widths"),
+                                    result.settings["lateral_from"])}
     ba = _before_after(blurry[0], profile, output.with_name(output.stem + "_before_after.png"))
     if ba:
         summary["before_after_png"] = str(ba)
@@ -278,6 +280,28 @@ def _learn_from(sharp_set: Shoot, sharp: list[Photo], blurry_set: Shoot, output:
 
     shutil.rmtree(checkpoints, ignore_errors=True)
     return summary
+
+
+def learn_notes(diffraction: dict, magnify: str, edge_widths: dict | None, lateral_from: str) -> list[str]:
+    """How the learn went beyond its usual course, one sentence each for a person (the summary's
+    ``notes``, which the CLI prints): the diffraction modelled or not, how the kernel widths and
+    the lateral colour were settled, and the setting that would change each."""
+    notes = []
+    if diffraction["modelled"]:
+        notes.append(f"diffraction modelled: pixel pitch {diffraction['pixel_pitch_um']:.2f} um "
+                     f"({diffraction['pitch_from']}), Airy scale {diffraction['scales_px'][1]:.2f} px in G")
+    elif diffraction["pitch_from"] == "unknown":
+        notes.append("diffraction not modelled: lensfun does not know this camera's sensor size (give --pixel-pitch)")
+    if magnify != "off":
+        notes.append("kernel widths learned node by node (--set magnify=off to keep them as step 2 finds them)")
+    if edge_widths:
+        notes.append(f"kernel widths across the frame matched to the blurry photos' edges ({edge_widths['edges']} "
+                     f"edges, {edge_widths['nodes_measured']} of {edge_widths['nodes']} places; "
+                     f"--set edge_widths=off to skip)")
+    if lateral_from == "measured":
+        notes.append("lateral colour as measured in the blurry photos (--set lateral_from=learned for step 2's "
+                     "refinement)")
+    return notes
 
 
 def _before_after(photo: Photo, profile, path: Path, size: int = 160) -> Path | None:

@@ -44,6 +44,8 @@ def test_learn_writes_profile_pictures_and_summary(small_shoot, tmp_path):
     assert summary["magnify"] == "off" and profile.settings["magnify"] == "off"
     assert summary["edge_widths"] is None and profile.settings["edge_widths"] == "off"
     assert profile.settings["lateral_from"] == "learned"
+    # what the CLI says without --json, one sentence per thing the learn did beyond its usual course
+    assert len(summary["notes"]) == 1 and summary["notes"][0].startswith("diffraction modelled: pixel pitch 3.30 um")
     assert tuple(profile.psf.grid_shape) == (2, 2) and profile.psf.kernel_size == 13
     assert profile.camera.model == "DC-GX9" and profile.f_number_blurry == 16
     assert np.allclose(profile.grid().sum((-2, -1)), 1, atol=1e-4)
