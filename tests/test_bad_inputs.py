@@ -41,9 +41,10 @@ def _tiff_bytes(d: Path, data: np.ndarray, **kw) -> bytes:
     return (d / ".t.tif").read_bytes()
 
 
-def _huge_tiff(d: Path) -> bytes:
-    raw = bytearray(_tiff_bytes(d, np.zeros((8, 8, 3), np.uint16), photometric="rgb"))
-    # patch ImageWidth/ImageLength (tags 256/257) in IFD0 to 200000 x 200000
+def _declare_size(data: bytes, short: int, long: int) -> bytes:
+    """A TIFF/DNG whose IFD0 ImageWidth/ImageLength (tags 256/257) claim a huge size: ``short``
+    where the tag is a SHORT, ``long`` where it is a LONG."""
+    raw = bytearray(data)
     ifd = struct.unpack_from("<I", raw, 4)[0]
     n = struct.unpack_from("<H", raw, ifd)[0]
     for i in range(n):
@@ -51,25 +52,18 @@ def _huge_tiff(d: Path) -> bytes:
         tag, typ = struct.unpack_from("<HH", raw, off)
         if tag in (256, 257):
             if typ == 3:
-                struct.pack_into("<H", raw, off + 8, 60000)
+                struct.pack_into("<H", raw, off + 8, short)
             else:
-                struct.pack_into("<I", raw, off + 8, 200000)
+                struct.pack_into("<I", raw, off + 8, long)
     return bytes(raw)
+
+
+def _huge_tiff(d: Path) -> bytes:
+    return _declare_size(_tiff_bytes(d, np.zeros((8, 8, 3), np.uint16), photometric="rgb"), 60000, 200000)
 
 
 def _huge_dng(d: Path) -> bytes:
-    raw = bytearray(_good_dng(d))
-    ifd = struct.unpack_from("<I", raw, 4)[0]
-    n = struct.unpack_from("<H", raw, ifd)[0]
-    for i in range(n):
-        off = ifd + 2 + 12 * i
-        tag, typ = struct.unpack_from("<HH", raw, off)
-        if tag in (256, 257):
-            if typ == 3:
-                struct.pack_into("<H", raw, off + 8, 65000)
-            else:
-                struct.pack_into("<I", raw, off + 8, 900000)
-    return bytes(raw)
+    return _declare_size(_good_dng(d), 65000, 900000)
 
 
 def _noise(n: int = 4096, seed: int = 0) -> bytes:
