@@ -80,9 +80,8 @@ def _run_cli(job: str, dng: Path, profile: Path, out: Path) -> dict:
     import shutil
 
     shutil.rmtree(out, ignore_errors=True)
-    cmd = [sys.executable, "-m", "lenscal", job.split()[1], str(dng), "-o", str(out)]
-    if job.endswith("correct"):
-        cmd[5:5] = ["--profile", str(profile)]
+    profile_args = ["--profile", str(profile)] if job == "lenscal correct" else []
+    cmd = [sys.executable, "-m", "lenscal", job.split()[1], str(dng), *profile_args, "-o", str(out)]
     code = ("import resource, subprocess, sys, time, json; t = time.perf_counter(); "
             "subprocess.run(sys.argv[1:], check=True, capture_output=True); "
             "print(json.dumps({'wall_s': time.perf_counter() - t, "

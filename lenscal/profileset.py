@@ -82,25 +82,18 @@ class Member:
         return p.camera.make, p.camera.model, p.lens.model
 
 
-def failed_check(profile: LensProfile) -> str | None:
-    """Why a profile failed its self-check when it was learned (written with ``learn --force``),
-    or None. Such a profile may make photos worse, so ``correct`` uses it only when forced."""
+def refuse_failed_check(profile: LensProfile, label: str, mismatch: Mismatch, warnings: list[str]) -> None:
+    """A profile that failed its self-check when it was learned (written with ``learn --force``)
+    may make photos worse: refused (SelfCheckError) unless forced, then named in ``warnings``."""
     check = profile.check or {}
     if check.get("status", "passed" if check.get("passed", True) else "failed") != "failed":
-        return None
+        return
     reasons = [str(r) for r in check.get("reasons", [])][:2]
-    return "the profile failed its self-check when it was learned" + (f" ({'; '.join(reasons)})" if reasons else "")
-
-
-def _refuse_failed(profiles: list[LensProfile], label: str, mismatch: Mismatch, warnings: list[str]) -> None:
-    for p in profiles:
-        why = failed_check(p)
-        if why is None:
-            continue
-        if mismatch == "refuse":
-            raise SelfCheckError(f"{label}: {why}; correcting with it may make photos worse",
-                                 hint="learn it again (see the shooting guide), or use --force to correct anyway")
-        warnings.append(f"{label}: {why}")
+    why = "the profile failed its self-check when it was learned" + (f" ({'; '.join(reasons)})" if reasons else "")
+    if mismatch == "refuse":
+        raise SelfCheckError(f"{label}: {why}; correcting with it may make photos worse",
+                             hint="learn it again (see the shooting guide), or use --force to correct anyway")
+    warnings.append(f"{label}: {why}")
 
 
 def describe_lens(key: tuple[str, str, str]) -> str:
@@ -145,7 +138,7 @@ class SingleProfile:
             found.append(f"size is {meta.width}x{meta.height}, profile is for {frame[0]}x{frame[1]} ({e.why})")
         if found and mismatch == "refuse":
             raise ProfileMismatchError("profile does not match: " + "; ".join(found), hint="use --force to correct anyway")
-        _refuse_failed([p], self.name, mismatch, found)
+        refuse_failed_check(p, self.name, mismatch, found)
         sigma = p.noise_sigma if self.noise_sigma is None else self.noise_sigma
         return Chosen(grid, sigma, label, tuple(found) if mismatch == "warn" else ())
 
@@ -208,7 +201,7 @@ class ProfileSet:
         for _, ap in parts:
             for w, m in ap:
                 if w > 0:
-                    _refuse_failed([m.profile], m.name, mismatch, warnings)
+                    refuse_failed_check(m.profile, m.name, mismatch, warnings)
         key = (tuple((wf, tuple((w, str(m.path)) for w, m in ap)) for wf, ap in parts), where)
         if key not in self._cache:
             self._cache[key] = self._grid(parts, frame, where)

@@ -305,6 +305,13 @@ class _Run:
             self.progress(WIDTHS, 1, 1, {})
         return out
 
+    def measured_lateral(self, kernels: torch.Tensor) -> torch.Tensor:
+        """The kernels with the lateral colour measured in the blurry photos, where that is the
+        setting (``lateral_from="measured"``) and it was measured; otherwise as they are."""
+        if self.s.lateral_from != "measured" or "lateral_measured" not in self.history:
+            return kernels
+        return set_lateral(kernels, np.asarray(self.history["lateral_measured"]["coefficients"]), self.frame)
+
     def self_check(self, kernels: torch.Tensor) -> SelfCheck:
         """Does the final grid, applied to the sharp crops, reproduce the blurry photos' edges?"""
         if self.progress:
@@ -328,21 +335,17 @@ class _Run:
                      and self.snapshot.shape == kernels.shape else np.ones((rows, cols)))
         if self.s.mirror:
             kernels = mirror_average(kernels)
-        measured_lateral = self.s.lateral_from == "measured" and "lateral_measured" in self.history
-        lateral = (lambda k: set_lateral(k, np.asarray(self.history["lateral_measured"]["coefficients"]), self.frame)
-                   if measured_lateral else k)
-        # The edge-width calibration fits the kernels to the same edges the self-check reads, so
-        # a check of the calibrated grid alone would pass whatever step 2 learned: the grid must
-        # agree with the photos before the calibration too (the calibration only fine-tunes).
-        before = None
-        if self.s.edge_widths != "off":
-            before = self.self_check(lateral(kernels))
+        if self.s.edge_widths == "off":
+            kernels = self.measured_lateral(kernels)
+            check = self.self_check(kernels)
+        else:
+            # The edge-width calibration fits the kernels to the same edges the self-check reads,
+            # so a check of the calibrated grid alone would pass whatever step 2 learned: the grid
+            # must agree with the photos before the calibration too (it only fine-tunes).
+            before = self.self_check(self.measured_lateral(kernels))
             self.history["self_check_before_widths"] = self.history.pop("self_check")
-            kernels = self.check_widths(kernels)
-        kernels = lateral(kernels)
-        check = self.self_check(kernels)
-        if before is not None:
-            check = combine(before, check)
+            kernels = self.measured_lateral(self.check_widths(kernels))
+            check = combine(before, self.self_check(kernels))
         conf = confidence(m.coverage.numpy().reshape(rows, cols), stability.reshape(rows, cols))
         gains = self.gain0 * m.grid.gains().detach().cpu().double().numpy()
         settings = {**self.s.to_dict(), "device": str(self.device), "grid_shape": list(self.grid_shape),
