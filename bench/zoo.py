@@ -321,19 +321,31 @@ def learn(case: Case, folder: Path, overrides: dict, seed: int) -> dict:
     notes: list[str] = []
     t0 = time.perf_counter()
     try:
-        kw = {"force": True} if "force" in learn_profile.__code__.co_varnames else {}  # scored even if it fails its check
-        if THREADS and "options" in learn_profile.__code__.co_varnames:
-            from lenscal.learn.presets import RunOptions
+        def record(r) -> None:  # the step-2 grid, for post-hoc experiments (zoo_posthoc)
+            np.savez_compressed(out.with_name("grids.npz"), step2=r.step2_grid, final=r.grid, sigma=r.sigma,
+                                gains=r.gains)
 
-            kw["options"] = RunOptions(threads=THREADS)
-        elif THREADS:
-            overrides = {**overrides, "threads": THREADS}  # older versions: a setting
-        if "on_result" in learn_profile.__code__.co_varnames:  # the step-2 grid, for post-hoc experiments
-            kw["on_result"] = lambda r: np.savez_compressed(out.with_name("grids.npz"), step2=r.step2_grid,
-                                                            final=r.grid, sigma=r.sigma, gains=r.gains)
-        summary = learn_profile(folder / "sharp", folder / "blurry", out, settings=DevelopSettings(), seed=seed,
-                                pixel_pitch=case.pitch_um if case.known_camera else None, overrides=overrides,
-                                warn=notes.append, step1_cache=WORK / case.name / "step1.pt", **kw)
+        pitch = case.pitch_um if case.known_camera else None
+        common = dict(settings=DevelopSettings(), warn=notes.append, step1_cache=WORK / case.name / "step1.pt")
+        if "request" in learn_profile.__code__.co_varnames:
+            from lenscal.learn.presets import RunOptions
+            from lenscal.workflow import LearnRequest
+
+            request = LearnRequest(seed=seed, overrides=overrides, pixel_pitch=pitch, force=True,  # scored even if
+                                   options=RunOptions(threads=THREADS))  # it fails its check
+            summary = learn_profile(folder / "sharp", folder / "blurry", out, request, on_result=record, **common)
+        else:  # older versions, for before/after runs
+            kw = {"force": True} if "force" in learn_profile.__code__.co_varnames else {}
+            if THREADS and "options" in learn_profile.__code__.co_varnames:
+                from lenscal.learn.presets import RunOptions
+
+                kw["options"] = RunOptions(threads=THREADS)
+            elif THREADS:
+                overrides = {**overrides, "threads": THREADS}
+            if "on_result" in learn_profile.__code__.co_varnames:
+                kw["on_result"] = record
+            summary = learn_profile(folder / "sharp", folder / "blurry", out, seed=seed, pixel_pitch=pitch,
+                                    overrides=overrides, **common, **kw)
     except LenscalError as e:
         return {"refused": e.one_line(), "seconds": time.perf_counter() - t0, "notes": notes}
     check = summary.get("check")

@@ -731,6 +731,56 @@ def _resample(psf: np.ndarray, s: float, s_new: float, half: float) -> np.ndarra
     return out / out.sum(axis=(-2, -1), keepdims=True)
 
 
+def _extra_meta(lens: TracedLens, thetas, F_list) -> dict:
+    """Working f-numbers (on axis, from the G pupil's area in (L, M): NA = sqrt(area / pi)) and
+    the tangential / sagittal G foci of every field relative to the image plane (um)."""
+    box = lens.pupil_box(0.0, lens.r_stop0)
+    n = 301
+    r = lens.grid_rays(0.0, box, n, G_REF)
+    pm = _PupilMap(r, n, 0.0)
+    f_work = {}
+    for F in F_list:
+        _, _, area, _ = _mono_psf(r, pm, G_REF, lens.r_stop0 * lens.F0 / F, 10.0, 1.0)
+        f_work[F] = 1 / (2 * math.sqrt(area / math.pi))
+    foci = []
+    for th in thetas:
+        vc, _ = lens.chief(th, G_REF)
+        d = 0.02 * lens.epd
+        rt = lens.trace(th, [0.0, 0.0], [vc - d, vc + d], G_REF)
+        rs = lens.trace(th, [-d, d], [vc, vc], G_REF)
+        zt = -(rt["y"][1] - rt["y"][0]) / (rt["M"][1] / rt["N"][1] - rt["M"][0] / rt["N"][0])
+        zs = -(rs["x"][1] - rs["x"][0]) / (rs["L"][1] / rs["N"][1] - rs["L"][0] / rs["N"][0])
+        foci.append((zt, zs))
+    return dict(f_work=f_work, foci=np.array(foci))
+
+
+def refresh_meta(name: str, lens_folder: Path = LENS_FOLDER, folder: Path = PSF_FOLDER,
+                 log=print) -> None:
+    """Recompute the cheap metadata (_extra_meta) of existing tables and rewrite them."""
+    lens = TracedLens(Path(lens_folder) / f"{name}.json")
+    lens.refocus()
+    Fs = f_numbers(name, folder)
+    with np.load(Path(folder) / _fname(name, Fs[0])) as z0:
+        thetas = np.radians(z0["field_angle_deg"])
+    meta = _extra_meta(lens, thetas, Fs)
+    for F in Fs:
+        path = Path(folder) / _fname(name, F)
+        with np.load(path) as z:
+            d = {k: z[k] for k in z.files}
+        d["f_number_working"] = np.float64(meta["f_work"][F])
+        d["focus_tan_sag_um"] = meta["foci"]
+        if F == Fs[0]:  # the design aperture is labelled by its working f-number
+            d["f_number"] = np.float64(round(meta["f_work"][F], 2))
+            path.unlink()
+            path = Path(folder) / _fname(name, float(d["f_number"]))
+        np.savez_compressed(path, **d)
+    log(f"{name}: working f-numbers " + ", ".join(f"{F:g}->{meta['f_work'][F]:.2f}" for F in Fs)
+        + "; G tangential/sagittal focus vs image plane (um) by rho: "
+        + ", ".join(f"{r:g}: {t:+.0f}/{s_:+.0f}" for r, (t, s_) in zip(RHOS, meta["foci"])))
+    load_table.cache_clear()
+    _psf_grid.cache_clear()
+
+
 def repack(folder: Path = PSF_FOLDER) -> None:
     """Rewrite float32 tables (as computed) for storage: band-limited resampling to
     STORE_SAMPLE_UM where finer, then scaled float16 (``_pack``)."""
@@ -807,7 +857,7 @@ def compute_lens(name: str, lens_folder: Path = LENS_FOLDER, out_folder: Path = 
                     na_axis[F] = max(na_axis[F], float(np.hypot(r["L"][k], r["M"][k]).max()))
     # best-focus drift with aperture (on axis, same weighting as the refocus)
     for F in F_list:
-        A = B = C = 0.0
+        B = C = 0.0
         for wl, w in zip(wls, wb):
             if w == 0:
                 continue
@@ -835,7 +885,6 @@ def compute_lens(name: str, lens_folder: Path = LENS_FOLDER, out_folder: Path = 
         t_field = time.time()
         for li, wl in enumerate(wls):
             r = lens.grid_rays(th, boxes[fi], n_rays, wl)
-            ok = r["ok"]
             pm = _PupilMap(r, n_rays, origin[fi])
             for F in F_list:
                 I, w, mask_area, (gy, gx) = _mono_psf(r, pm, wl, r_stop[F], win[F], samp[F])

@@ -234,31 +234,25 @@ def learn(
                                              help="Seconds between checkpoints for --resume; 0 = after every update."),
 ) -> None:
     """Learn the lens's blur (a grid of RGB PSFs and a noise level) from two sets of unpaired photos."""
-    from lenscal.learn.presets import RunOptions
-    from lenscal.workflow import learn_profile
+    from lenscal.learn.presets import RunOptions, get_settings
+    from lenscal.workflow import LearnRequest, learn_profile
 
-    options = RunOptions(threads=threads, checkpoint_seconds=checkpoint_seconds)
+    request = LearnRequest(preset=preset, seed=seed, device=device, grid=grid, overrides=_overrides(set_),
+                           pixel_pitch=pixel_pitch, force=force,
+                           options=RunOptions(threads=threads, checkpoint_seconds=checkpoint_seconds))
     if len(blurry) > 1 or output.endswith(("/", os.sep)) or Path(output).is_dir():  # a folder of profiles
-        return _learn_several(sharp, blurry, Path(output), preset=preset, seed=seed, device=device, resume=resume,
-                              grid=grid, pixel_pitch=pixel_pitch, demosaic=demosaic, vignetting=vignetting,
-                              truth=truth, overwrite=overwrite, force=force, as_json=as_json, set_=set_,
-                              options=options)
+        return _learn_several(sharp, blurry, Path(output), request, resume=resume, demosaic=demosaic,
+                              vignetting=vignetting, truth=truth, overwrite=overwrite, as_json=as_json)
     blurry, output = blurry[0], Path(output)
     if output.suffix.lower() != ".json":
         raise LenscalError("the profile must be a .json file", output)
     if output.exists() and not overwrite and not resume:
         raise OutputError("exists already, not overwritten", output, "use --overwrite or another name")
     _check_learn_targets(output)
-    from lenscal.learn.presets import get_settings
-
-    overrides = _overrides(set_)
-    get_settings(preset, overrides)  # a bad preset or --set is refused before any photo is read
-    settings = _settings(demosaic, 1.0, vignetting)
+    get_settings(preset, request.overrides)  # a bad preset or --set is refused before any photo is read
     with progress_bars() as progress:
-        summary = learn_profile(sharp, blurry, output, settings=settings, preset=preset, seed=seed,
-                                device=device, resume=resume, grid=grid, truth=truth,
-                                progress=progress, warn=warn, overrides=overrides, pixel_pitch=pixel_pitch,
-                                force=force, options=options)
+        summary = learn_profile(sharp, blurry, output, request, settings=_settings(demosaic, 1.0, vignetting),
+                                resume=resume, truth=truth, progress=progress, warn=warn)
     if as_json:
         print_json(summary)
         return
@@ -287,10 +281,8 @@ def _say_learned(summary: dict) -> None:
             f"lateral colour error {s['lateral_colour_error_mean']:.2f} px")
 
 
-def _learn_several(sharp: Path, blurry: list[Path], folder: Path, *, preset: str, seed: int, device: str,
-                   resume: bool, grid: int, pixel_pitch: float | None, demosaic: Demosaic, vignetting: Vignetting,
-                   truth: Path | None, overwrite: bool, force: bool, as_json: bool, set_: list[str],
-                   options=None) -> None:
+def _learn_several(sharp: Path, blurry: list[Path], folder: Path, request, *, resume: bool, demosaic: Demosaic,
+                   vignetting: Vignetting, truth: Path | None, overwrite: bool, as_json: bool) -> None:
     """``learn --blurry A --blurry B -o FOLDER/``: one profile per blurry set into a folder (a
     profile set), the sharp set developed once; a profile that fails its self-check does not stop
     the others, and the exit code is then 5."""
@@ -304,8 +296,7 @@ def _learn_several(sharp: Path, blurry: list[Path], folder: Path, *, preset: str
     if folder.suffix.lower() == ".json":
         raise LenscalError("with several --blurry folders, -o is the folder to write their profiles into", folder,
                            "e.g. -o mylens/")
-    overrides = _overrides(set_)
-    get_settings(preset, overrides)  # a bad preset or --set is refused before any photo is read
+    get_settings(request.preset, request.overrides)  # a bad preset or --set is refused before any photo is read
     scanned = scan_learn_sets(sharp, blurry)
     for target in learn_outputs(folder, scanned[1]):  # refused before hours of work, as for one profile
         if target.exists() and not overwrite and not resume:
@@ -313,10 +304,8 @@ def _learn_several(sharp: Path, blurry: list[Path], folder: Path, *, preset: str
         _check_learn_targets(target)
     prepare_folder(folder)
     with progress_bars() as progress:
-        summaries = learn_profiles(sharp, blurry, folder, settings=_settings(demosaic, 1.0, vignetting), preset=preset,
-                                   seed=seed, device=device, resume=resume, grid=grid, progress=progress, warn=warn,
-                                   overrides=overrides, pixel_pitch=pixel_pitch, force=force, scanned=scanned,
-                                   options=options)
+        summaries = learn_profiles(sharp, blurry, folder, request, settings=_settings(demosaic, 1.0, vignetting),
+                                   resume=resume, progress=progress, warn=warn, scanned=scanned)
     failed = [s for s in summaries if "error" in s]
     if as_json:
         print_json({"folder": str(folder), "profiles": summaries})

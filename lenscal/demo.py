@@ -13,13 +13,13 @@ from typing import Callable
 
 import numpy as np
 
-from lenscal.develop import DevelopSettings, load_photo
+from lenscal.develop import load_photo
 from lenscal.errors import LenscalError
 from lenscal.io.images import read_image, write_tiff
 from lenscal.profile import LensProfile
 from lenscal.progress import Progress
 from lenscal.simulate import PIXEL_PITCH_UM, ShootPlan, simulate_shoot
-from lenscal.workflow import bundled_examples, learn_profile, psnr
+from lenscal.workflow import LearnRequest, bundled_examples, learn_profile, psnr
 
 
 
@@ -42,9 +42,9 @@ def run_demo(output: Path, *, photos: Path | None = None, extreme: str = "stoppe
                      same_scenes=same_scenes)
     simulate_shoot(paths, shoot, plan, progress)
     profile_path = output / "lens_profile.json"
-    summary = learn_profile(shoot / "sharp", shoot / "blurry", profile_path, settings=DevelopSettings(),
-                            preset=preset, seed=seed, truth=shoot / "truth" / "blurry_psf.json",
-                            progress=progress, warn=warn, overrides=overrides, pixel_pitch=PIXEL_PITCH_UM)
+    request = LearnRequest(preset=preset, seed=seed, overrides=overrides or {}, pixel_pitch=PIXEL_PITCH_UM)
+    summary = learn_profile(shoot / "sharp", shoot / "blurry", profile_path, request,
+                            truth=shoot / "truth" / "blurry_psf.json", progress=progress, warn=warn)
     profile = LensProfile.load(profile_path)
     truth = LensProfile.load(shoot / "truth" / "blurry_psf.json")
     gains, pairs = [], []

@@ -7,18 +7,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from lenscal.develop import DevelopSettings, load_photo
 from lenscal.errors import SelfCheckError, ShootError
 from lenscal.io.shoot import Shoot, check_compatible, scan_shoot
+from lenscal.learn.presets import RunOptions
 from lenscal.optics.vignetting import VignettingOutcome
 from lenscal.photo import Metadata, Photo
 from lenscal.progress import Progress
+
+if TYPE_CHECKING:
+    from lenscal.profile import LensProfile
 
 MIN_PHOTOS = 2
 
@@ -94,35 +98,49 @@ def _diffraction(sharp: Metadata, blurry: Metadata, pixel_pitch: float | None, b
             "scales_px": list(scales) if scales else None}
 
 
-def learn_profile(sharp_dir: Path, blurry_dir: Path, output: Path, *, settings: DevelopSettings,
-                  preset: str = "fast", seed: int = 0, device: str = "auto", resume: bool = False,
-                  grid: int = 8, truth: Path | None = None, progress: Progress | None = None,
-                  warn: Callable[[str], None] | None = None, overrides: dict | None = None,
-                  pixel_pitch: float | None = None, step1_cache: Path | None = None, force: bool = False,
-                  on_result: Callable | None = None, options=None) -> dict:
+@dataclass(frozen=True)
+class LearnRequest:
+    """What a learn is asked for, apart from the photos and where the profile goes: the
+    ``lenscal learn`` options that shape the profile, and how the learn runs."""
+
+    preset: str = "fast"
+    seed: int = 0
+    device: str = "auto"
+    grid: int = 8  # nodes per side of the PSF grid
+    overrides: dict = field(default_factory=dict)  # --set NAME=VALUE
+    pixel_pitch: float | None = None  # um; None: lensfun's sensor size over the image size, if it knows the camera
+    force: bool = False  # write a profile that fails its self-check, marked as failing
+    options: RunOptions = field(default_factory=RunOptions)  # threads, checkpoints: never written into a profile
+
+
+def learn_profile(sharp_dir: Path, blurry_dir: Path, output: Path, request: LearnRequest = LearnRequest(), *,
+                  settings: DevelopSettings = DevelopSettings(), resume: bool = False, truth: Path | None = None,
+                  progress: Progress | None = None, warn: Callable[[str], None] | None = None,
+                  step1_cache: Path | None = None, on_result: Callable | None = None) -> dict:
     """Scan, develop, learn and save a profile with its pictures; returns a JSON-able summary.
 
-    With ``pixel_pitch`` (um) and the sets' f-numbers known, the blurry set's diffraction is
-    modelled (optics.diffraction) and only the lens's own blur is learned on top of it.
-    ``options``: learn.presets.RunOptions (threads, how often to save), as learn_grid takes them.
+    With the pixel pitch and the sets' f-numbers known, the blurry set's diffraction is modelled
+    (optics.diffraction) and only the lens's own blur is learned on top of it. ``truth``: a
+    profile of the true blur to score the learned one against. ``step1_cache`` and
+    ``on_result`` serve benchmarks: a step-1 model reused across learns of the same photos, and
+    a look at the learn's result before it is judged.
     """
+    from lenscal.profile import LensProfile
+
     start = time.perf_counter()
     sharp_set = scan_shoot(sharp_dir, name="sharp set", min_photos=MIN_PHOTOS)
     blurry_set = scan_shoot(blurry_dir, name="blurry set", min_photos=MIN_PHOTOS)
     check_compatible(sharp_set, blurry_set)
-    diffraction = _diffraction(sharp_set.meta, blurry_set.meta, pixel_pitch, blurry_dir)
+    diffraction = _diffraction(sharp_set.meta, blurry_set.meta, request.pixel_pitch, blurry_dir)
     for w in sharp_set.warnings + blurry_set.warnings:
         if warn:
             warn(w)
-    from lenscal.profile import LensProfile
-
-    true_profile = LensProfile.load(truth) if truth else None
+    true_profile = LensProfile.load(truth) if truth else None  # a bad file is refused before any photo is developed
     settings = with_shared_white_balance(settings, sharp_set, blurry_set)
     sharp = develop_shoot(sharp_set, settings, "developing sharp set", progress, warn)
-    return _learn_from(sharp_set, sharp, blurry_set, output, diffraction, start=start, settings=settings,
-                       preset=preset, seed=seed, device=device, resume=resume, grid=grid, true_profile=true_profile,
-                       progress=progress, warn=warn, overrides=overrides, step1_cache=step1_cache, force=force,
-                       on_result=on_result, options=options)
+    return _learn_from(sharp_set, sharp, blurry_set, output, diffraction, request, start=start, settings=settings,
+                       resume=resume, true_profile=true_profile, progress=progress, warn=warn,
+                       step1_cache=step1_cache, on_result=on_result)
 
 
 def profile_file_name(meta: Metadata) -> str:
@@ -161,12 +179,10 @@ def scan_learn_sets(sharp_dir: Path, blurry_dirs: list[Path]) -> tuple[Shoot, li
     return sharp_set, blurry_sets
 
 
-def learn_profiles(sharp_dir: Path, blurry_dirs: list[Path], folder: Path, *, settings: DevelopSettings,
-                   preset: str = "fast", seed: int = 0, device: str = "auto", resume: bool = False,
-                   grid: int = 8, progress: Progress | None = None, warn: Callable[[str], None] | None = None,
-                   overrides: dict | None = None, pixel_pitch: float | None = None,
-                   force: bool = False, scanned: tuple[Shoot, list[Shoot]] | None = None,
-                   options=None) -> list[dict]:
+def learn_profiles(sharp_dir: Path, blurry_dirs: list[Path], folder: Path, request: LearnRequest = LearnRequest(),
+                   *, settings: DevelopSettings = DevelopSettings(), resume: bool = False,
+                   progress: Progress | None = None, warn: Callable[[str], None] | None = None,
+                   scanned: tuple[Shoot, list[Shoot]] | None = None) -> list[dict]:
     """One profile per blurry set into ``folder`` (named by :func:`profile_file_name`), the sharp
     set scanned, developed and checked once for all of them, one white balance for every photo.
 
@@ -178,7 +194,8 @@ def learn_profiles(sharp_dir: Path, blurry_dirs: list[Path], folder: Path, *, se
     """
     start = time.perf_counter()
     sharp_set, blurry_sets = scanned or scan_learn_sets(sharp_dir, blurry_dirs)
-    diffractions = [_diffraction(sharp_set.meta, b.meta, pixel_pitch, d) for d, b in zip(blurry_dirs, blurry_sets)]
+    diffractions = [_diffraction(sharp_set.meta, b.meta, request.pixel_pitch, d)
+                    for d, b in zip(blurry_dirs, blurry_sets)]
     for w in dict.fromkeys(sharp_set.warnings + [w for b in blurry_sets for w in b.warnings]):
         if warn:
             warn(w)
@@ -191,12 +208,10 @@ def learn_profiles(sharp_dir: Path, blurry_dirs: list[Path], folder: Path, *, se
         if keep:
             summaries.append({"profile": str(output), "kept": True})
             continue
-        checkpoint = output.parent / f".{output.stem}.lenscal-checkpoint"
         try:
-            summaries.append(_learn_from(sharp_set, sharp, b, output, diffraction, start=start, settings=settings,
-                                         preset=preset, seed=seed, device=device,
-                                         resume=resume and checkpoint.exists(), grid=grid, progress=progress,
-                                         warn=warn, overrides=overrides, force=force, options=options))
+            summaries.append(_learn_from(sharp_set, sharp, b, output, diffraction, request, start=start,
+                                         settings=settings, resume=resume and _checkpoints(output).exists(),
+                                         progress=progress, warn=warn))
         except SelfCheckError as e:
             summaries.append({"profile": str(output), "error": e.one_line(), "exit_code": e.exit_code})
         start = time.perf_counter()
@@ -208,18 +223,55 @@ def learn_outputs(folder: Path, blurry_sets: list[Shoot]) -> list[Path]:
     return [Path(folder) / profile_file_name(b.meta) for b in blurry_sets]
 
 
-def _learn_from(sharp_set: Shoot, sharp: list[Photo], blurry_set: Shoot, output: Path, diffraction: dict, *,
-                start: float, settings: DevelopSettings, preset: str, seed: int, device: str, resume: bool,
-                grid: int, true_profile=None, progress: Progress | None = None,
-                warn: Callable[[str], None] | None = None, overrides: dict | None = None,
-                step1_cache: Path | None = None, force: bool = False, on_result: Callable | None = None,
-                options=None) -> dict:
-    """Develop one blurry set and learn its profile from an already developed sharp set
-    (``true_profile``: a LensProfile to score against)."""
-    from lenscal.profile import LensProfile
+def _learn_from(sharp_set: Shoot, sharp: list[Photo], blurry_set: Shoot, output: Path, diffraction: dict,
+                request: LearnRequest, *, start: float, settings: DevelopSettings, resume: bool,
+                true_profile: LensProfile | None = None, progress: Progress | None = None,
+                warn: Callable[[str], None] | None = None, step1_cache: Path | None = None,
+                on_result: Callable | None = None) -> dict:
+    """Develop one blurry set, learn its profile from an already developed sharp set, judge it,
+    write it and draw it: the steps of a learn after the sharp set is developed."""
+    from lenscal.learn.pipeline import learn_grid
 
     blurry = develop_shoot(blurry_set, settings, "developing blurry set", progress, warn)
-    checkpoints = output.parent / f".{output.stem}.lenscal-checkpoint"
+    checkpoints = _prepare_checkpoints(output, resume)
+    result = learn_grid([p.pixels for p in sharp], [p.pixels for p in blurry], preset=request.preset,
+                        seed=request.seed, device=request.device, grid_shape=(request.grid, request.grid),
+                        checkpoint_dir=checkpoints, resume=resume, progress=progress, overrides=request.overrides,
+                        diffraction=diffraction["scales_px"], f_number=blurry_set.meta.f_number,
+                        step1_cache=step1_cache, options=request.options)
+    if on_result is not None:  # a caller that scores the learn keeps what it found before it is judged
+        on_result(result)
+    if result.check is not None and not result.check.passed and not request.force:
+        raise SelfCheckError(f"the learned profile failed its self-check: {result.check.reasons[0]}; "
+                             "nothing was written", output,
+                             f"{result.check.advice}; --force writes it anyway, marked as failing")
+    profile = _profile(result, sharp_set, blurry_set, request, settings, len(sharp), len(blurry))
+    profile.save(output)
+    summary = {"profile": str(output), "noise_sigma": result.sigma,
+               "photos": {"sharp": len(sharp), "blurry": len(blurry)},
+               "step2_cycles": result.settings.get("step2_cycles"),
+               "resumed_at": result.history.get("resumed_at", []),
+               "diffraction": diffraction, "magnify": result.settings["magnify"],
+               "edge_widths": result.history.get("edge_widths"), "lateral_from": result.settings["lateral_from"],
+               "check": result.check.to_dict() if result.check is not None else None,
+               "notes": learn_notes(diffraction, result.settings["magnify"], result.history.get("edge_widths"),
+                                    result.settings["lateral_from"])}
+    summary.update(_pictures(profile, blurry[0], output, true_profile))
+    summary["seconds"] = time.perf_counter() - start
+    import shutil
+
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    return summary
+
+
+def _checkpoints(output: Path) -> Path:
+    """The folder of a learn's checkpoints, next to its profile."""
+    return output.parent / f".{output.stem}.lenscal-checkpoint"
+
+
+def _prepare_checkpoints(output: Path, resume: bool) -> Path:
+    """The checkpoint folder for a learn: a new learn clears an old one; a resumed learn needs it."""
+    checkpoints = _checkpoints(output)
     if not resume and checkpoints.exists():
         import shutil
 
@@ -227,59 +279,47 @@ def _learn_from(sharp_set: Shoot, sharp: list[Photo], blurry_set: Shoot, output:
     if resume and not checkpoints.exists():
         raise ShootError("nothing to resume: no checkpoint next to the profile", output,
                          "run the same command without --resume")
-    from lenscal.learn.pipeline import learn_grid
-    from lenscal.optics.psf import grid_report
-    from lenscal.report import save_psf_grid
+    return checkpoints
 
-    result = learn_grid([p.pixels for p in sharp], [p.pixels for p in blurry], preset=preset, seed=seed,
-                        device=device, grid_shape=(grid, grid), checkpoint_dir=checkpoints, resume=resume,
-                        progress=progress, overrides=overrides, diffraction=diffraction["scales_px"],
-                        f_number=blurry_set.meta.f_number, step1_cache=step1_cache, options=options)
-    if on_result is not None:  # a caller that scores the learn keeps what it found before it is judged
-        on_result(result)
+
+def _profile(result, sharp_set: Shoot, blurry_set: Shoot, request: LearnRequest, settings: DevelopSettings,
+             n_sharp: int, n_blurry: int) -> LensProfile:
+    """The lens profile of a learn's result (learn.pipeline.LearnResult), with its provenance."""
+    from lenscal.profile import LensProfile
+
     meta = blurry_set.meta
-    check = result.check
-    if check is not None and not check.passed and not force:
-        raise SelfCheckError(f"the learned profile failed its self-check: {check.reasons[0]}; nothing was written",
-                             output, f"{check.advice}; --force writes it anyway, marked as failing")
-    profile = LensProfile.from_grid(
+    return LensProfile.from_grid(
         result.grid, result.sigma, meta, f_number_sharp=sharp_set.meta.f_number,
         confidence=np.round(np.asarray(result.confidence, dtype=float), 4).tolist(),
-        check=check.to_dict() if check is not None else None,
-        settings={"preset": preset, "device": device, "develop": vars(settings) if hasattr(settings, "__dict__") else {},
+        check=result.check.to_dict() if result.check is not None else None,
+        settings={"preset": request.preset, "device": request.device, "develop": asdict(settings),
                   **result.settings},
-        seed=seed,
-        provenance=f"learned by lenscal from {len(sharp)} sharp (f/{sharp_set.meta.f_number:g}) and "
-                   f"{len(blurry)} blurry (f/{meta.f_number:g}) photos",
+        seed=request.seed,
+        provenance=f"learned by lenscal from {n_sharp} sharp (f/{sharp_set.meta.f_number:g}) and "
+                   f"{n_blurry} blurry (f/{meta.f_number:g}) photos",
     )
-    profile.save(output)
-    psf_png = output.with_name(output.stem + "_psf.png")
+
+
+def _pictures(profile: LensProfile, photo: Photo, output: Path, true_profile: LensProfile | None) -> dict:
+    """The profile's pictures next to it (its PSF grid, drawn beside the truth's when there is
+    one; before/after crops of one blurry photo) and its scores against the truth: the
+    summary's entries for them."""
+    from lenscal.optics.psf import grid_report, resample
+    from lenscal.report import save_psf_grid
+
+    grid = profile.grid()
     truth_grid = None
     if true_profile is not None:  # compared node by node on the learned grid's nodes
-        from lenscal.optics.psf import resample
-
-        truth_grid = resample(true_profile.grid(), grid, grid).numpy().astype(np.float32)
-    save_psf_grid(profile.grid(), psf_png, truth=truth_grid)
-    summary = {"profile": str(output), "psf_png": str(psf_png), "noise_sigma": result.sigma,
-               "seconds": time.perf_counter() - start, "photos": {"sharp": len(sharp), "blurry": len(blurry)},
-               "step2_cycles": result.settings.get("step2_cycles"),
-               "resumed_at": result.history.get("resumed_at", []),
-               "diffraction": diffraction, "magnify": result.settings["magnify"],
-               "edge_widths": result.history.get("edge_widths"), "lateral_from": result.settings["lateral_from"],
-               "check": check.to_dict() if check is not None else None,
-               "notes": learn_notes(diffraction, result.settings["magnify"], result.history.get("edge_widths"),
-                                    result.settings["lateral_from"])}
-    ba = _before_after(blurry[0], profile, output.with_name(output.stem + "_before_after.png"))
-    if ba:
-        summary["before_after_png"] = str(ba)
+        truth_grid = resample(true_profile.grid(), grid.shape[0], grid.shape[1]).numpy().astype(np.float32)
+    psf_png = output.with_name(output.stem + "_psf.png")
+    save_psf_grid(grid, psf_png, truth=truth_grid)
+    entries: dict = {"psf_png": str(psf_png)}
+    before_after = _before_after(photo, profile, output.with_name(output.stem + "_before_after.png"))
+    if before_after:
+        entries["before_after_png"] = str(before_after)
     if true_profile is not None:
-        score = grid_report(profile.grid(), truth_grid)
-        score["sigma_truth"] = true_profile.noise_sigma
-        summary["score"] = score
-    import shutil
-
-    shutil.rmtree(checkpoints, ignore_errors=True)
-    return summary
+        entries["score"] = {**grid_report(grid, truth_grid), "sigma_truth": true_profile.noise_sigma}
+    return entries
 
 
 def learn_notes(diffraction: dict, magnify: str, edge_widths: dict | None, lateral_from: str) -> list[str]:

@@ -15,7 +15,7 @@ import pytest
 from lenscal.develop import load_photo
 from lenscal.io.images import read_image
 from lenscal.workflow import psnr
-from tests.conftest import REPO, make_dng, run_cli, tree_hashes
+from tests.conftest import REPO, run_cli, tree_hashes
 
 
 @pytest.fixture(scope="module")

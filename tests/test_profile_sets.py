@@ -14,7 +14,7 @@ from lenscal.correct.batch import BatchSummary, CorrectOptions, FileResult, corr
 from lenscal.errors import EXIT_FAILED, EXIT_NO_PROFILE, EXIT_OK, EXIT_USAGE
 from lenscal.io.images import read_image
 from lenscal.io.metadata import read_metadata
-from lenscal.optics.psf import centroid, gaussian, lateral_colour, mirror_average, node_positions, second_moment
+from lenscal.optics.psf import gaussian, lateral_colour, mirror_average, node_positions, second_moment
 from lenscal.profile import LensProfile
 from lenscal.profileset import ProfileSet, SingleProfile, load_chooser
 from tests.conftest import make_dng, run_cli

@@ -24,7 +24,7 @@ import numpy as np
 import tifffile
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
-from lenscal.errors import LenscalError, OutputError, UnreadableFileError
+from lenscal.errors import LenscalError, UnreadableFileError
 from lenscal.io.atomic import atomic_path, write_bytes_atomic
 from lenscal.io.icc import ProfileNotSupported, is_srgb, linear_icc, srgb_icc, to_linear_srgb
 from lenscal.photo import Metadata

@@ -24,7 +24,7 @@ from lenscal.learn.patches import model_view
 from lenscal.learn.presets import MAGNIFY
 from lenscal.optics.blur import blur_patches
 from lenscal.optics.psf import (bilinear_weights, centroid, gaussian, interpolate, node_positions, normalise,
-                                radial_coordinates, resample, shift)
+                                radial_coordinates, resample, second_moment, shift)
 from lenscal.optics.psf import magnify as magnify_kernels
 
 # Step 2's fixed choices (not settings: none is worth tuning per lens).
@@ -180,10 +180,6 @@ def _convolve(kernels: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     return (flat / flat.sum((-2, -1), keepdim=True)).reshape(kernels.shape)
 
 
-def _coords(size: int, device) -> torch.Tensor:
-    return torch.arange(size, dtype=torch.float32, device=device) - (size - 1) / 2
-
-
 def com_penalty(k: torch.Tensor) -> torch.Tensor:
     """Squared distance (px^2) of the channel-pooled centre of mass from the kernel centre.
 
@@ -197,14 +193,8 @@ def spread_penalty(k: torch.Tensor) -> torch.Tensor:
     """Per-channel second central moment, in half-kernel units, averaged over elements (the
     paper's "Gaussian" regulariser): favours compact kernels."""
     size = k.shape[-1]
-    r = _coords(size, k.device) / ((size - 1) / 2)
-    # the centroid in half-kernel units, computed here: psf.centroid scaled after would round
-    # differently and change the learned grid in its last bits
-    mass = k.sum((-2, -1)).clamp_min(1e-8)
-    cy = (k.sum(-1) * r).sum(-1) / mass
-    cx = (k.sum(-2) * r).sum(-1) / mass
-    d2 = (r[:, None] - cy[..., None, None]) ** 2 + (r[None, :] - cx[..., None, None]) ** 2
-    return (k * d2).sum((-2, -1)).mean() / size**2
+    half = (size - 1) / 2
+    return (second_moment(k) * k.sum((-2, -1))).mean() / (half**2 * size**2)
 
 
 def colour_offset_penalty(kernels: torch.Tensor) -> torch.Tensor:

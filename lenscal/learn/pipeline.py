@@ -204,7 +204,6 @@ class _Run:
     # -- the two steps ------------------------------------------------------------------------
     def step1_key(self) -> dict:
         """What step 1 depends on: the blurry photos, its own settings and the seed."""
-        s = self.s
         own = ("patch", "channels", "fourier", "step1_steps", "step1_batch", "step1_lr")
         return {"version": VERSION, "seed": self.seed, "fingerprint": self.fingerprint,
                 "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in self.s.to_dict().items() if k in own}}

@@ -107,8 +107,8 @@ def second_moment(kernels: Array) -> torch.Tensor:
     """Mean squared distance of each kernel's mass from its own centroid (px^2)."""
     k = _t(kernels)
     size_y, size_x = k.shape[-2:]
-    y = (torch.arange(size_y, dtype=k.dtype) - (size_y - 1) / 2)[:, None]
-    x = (torch.arange(size_x, dtype=k.dtype) - (size_x - 1) / 2)[None, :]
+    y = (torch.arange(size_y, dtype=k.dtype, device=k.device) - (size_y - 1) / 2)[:, None]
+    x = (torch.arange(size_x, dtype=k.dtype, device=k.device) - (size_x - 1) / 2)[None, :]
     mass = k.sum(dim=(-2, -1)).clamp_min(1e-12)
     c = centroid(k)
     dy = y - c[..., 0, None, None]

@@ -3,7 +3,6 @@ read back through rawpy/tifffile; outputs checked through the real readers."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 

@@ -119,5 +119,5 @@ def test_workers_without_lenscal_or_of_another_version_are_refused(cluster):
     missing = {**found, first: {**found[first], "version": None}}
     assert "1 worker(s) have no lenscal installed" in version_problems(missing, __version__)
     older = {**found, first: {**found[first], "version": "0.0.1"}}
-    assert f"has 0.0.1" in version_problems(older, __version__) and __version__ in version_problems(older, __version__)
+    assert "has 0.0.1" in version_problems(older, __version__) and __version__ in version_problems(older, __version__)
     assert version_problems({}, __version__) == "the scheduler has no workers"

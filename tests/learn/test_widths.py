@@ -81,8 +81,6 @@ def test_relative_widths_cancel_what_the_photos_composition_does_to_edges(rng):
     Here the true blur is 1.3 px everywhere and the scenes' own softness grows 0 -> 1.2 px towards
     the borders in both sets: the relative calibration must bring a grid started 1.6x too wide
     close to the truth everywhere, the absolute one must not."""
-    from scipy.ndimage import gaussian_filter
-
     height, width, rows, cols = 600, 900, 4, 4
     truth = _gaussian_grid(np.full((rows, cols), 1.3))
     start = _gaussian_grid(np.full((rows, cols), 1.3 * 1.6))
