@@ -209,7 +209,7 @@ def learn(
     output: str = typer.Option(..., "-o", "--output",
                                help="Lens profile to write (.json); a folder (ending in / or existing, and "
                                     "always with several --blurry) for one profile per blurry set."),
-    preset: str = typer.Option("fast", help="fast (CPU default), balanced, or paper (GPU)."),
+    preset: str = typer.Option("fast", help="fast (CPU default) or paper (GPU)."),
     seed: int = typer.Option(0, help="Random seed; the same seed gives the same profile on one machine."),
     device: str = typer.Option("auto", help="auto, cpu, cuda or mps."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted learn from its checkpoint."),

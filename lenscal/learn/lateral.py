@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from lenscal.optics.psf import lateral_colour, node_positions, normalise, radial_coordinates, shift
+from lenscal.optics.psf import lateral_colour, node_positions, normalise, radial_coordinates, radial_shifts, shift
 
 TILE = 96  # px: large enough for a sub-pixel peak, small enough to resolve the radial growth
 MIN_NCC = 0.25  # correlation of the channels' edge maps at the peak; below it a tile is not trusted
@@ -129,9 +129,7 @@ def node_shifts(coef: np.ndarray, rows: int, cols: int, frame: tuple[int, int]) 
     under the radial model ``coef`` (as match.GridModule.lateral_shifts)."""
     height, width = frame
     q = radial_coordinates(node_positions(rows, cols).reshape(-1, 2) * [height - 1, width - 1], frame)
-    q = q.reshape(rows, cols, 2)
-    r2 = (q**2).sum(-1, keepdims=True)
-    return np.stack([(coef[c, 0] + coef[c, 1] * r2) * q for c in range(2)], 2)
+    return radial_shifts(coef, q.reshape(rows, cols, 2)).numpy()
 
 
 def set_lateral(grid: torch.Tensor, coef: np.ndarray, frame: tuple[int, int]) -> torch.Tensor:

@@ -24,7 +24,7 @@ from lenscal.learn.patches import model_view
 from lenscal.learn.presets import MAGNIFY
 from lenscal.optics.blur import blur_patches
 from lenscal.optics.psf import (bilinear_weights, centroid, gaussian, interpolate, node_positions, normalise,
-                                radial_coordinates, resample, second_moment, shift)
+                                radial_coordinates, radial_shifts, resample, second_moment, shift)
 from lenscal.optics.psf import magnify as magnify_kernels
 
 # Step 2's fixed choices (not settings: none is worth tuning per lens).
@@ -121,10 +121,7 @@ class GridModule(nn.Module):
         mass across several logits, and each node sees few patches); four numbers fitted over
         every patch of the frame learn it quickly. The logits stay free for what is not radial.
         """
-        q = self.radial  # (rows, cols, 2)
-        r2 = q.square().sum(-1, keepdim=True)[..., None, :]  # (rows, cols, 1, 1)
-        coef = self.lateral[:, 0, None] + self.lateral[:, 1, None] * r2  # (rows, cols, 2, 1)
-        return coef * q[..., None, :]
+        return radial_shifts(self.lateral, self.radial)
 
     def _shift_rb(self, k: torch.Tensor) -> torch.Tensor:
         """Fourier-shift R and B by :meth:`lateral_shifts`, clip the ringing, renormalise."""

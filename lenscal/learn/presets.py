@@ -2,8 +2,8 @@
 
 Why presets: the published (GPU) settings are far beyond a laptop CPU, and the method works at a
 much smaller scale because the flow model only has to capture local blur statistics as a
-function of position (docs/method.md). ``fast`` is sized for a 2-core CPU, ``balanced`` does more
-work of the same kind, ``paper`` mirrors the authors' GPU settings and is only sensible on a GPU.
+function of position (docs/method.md). ``fast`` is sized for a 2-core CPU; ``paper`` mirrors the
+authors' GPU settings and is only sensible on a GPU.
 
 A user may change the settings in SETTINGS (``lenscal learn --set NAME=VALUE``); the few other
 fields of LearnSettings are fixed by the preset, and the learner's other constants live, with
@@ -128,21 +128,6 @@ class Fast(LearnSettings):
 
 
 @dataclass(frozen=True)
-class Balanced(LearnSettings):
-    """Roughly 5x the work of ``fast`` (wider net, longer step 1, more cycles): about an hour on
-    2 CPU cores (an estimate), minutes on a GPU. For wide-open lenses."""
-
-    channels: tuple[int, ...] = (24, 48, 48)
-    step1_steps: int = 8000
-    step1_batch: int = 96
-    step2_steps: int = 12000
-    step2_min_steps: int = 3000
-    step2_batch: int = 48
-    kernel_lr_halving: int = 800
-    coarse: tuple[int, int] | None = (4, 4)
-
-
-@dataclass(frozen=True)
 class Paper(LearnSettings):
     """The published GPU settings (Meanti et al. 2025): 64-px patches, batch 1024 for 16,384
     step-1 updates and 49,152 step-2 cycles at batch 128 with aux lr 1e-5 / kernel lr 4e-5 and no
@@ -179,7 +164,7 @@ class Paper(LearnSettings):
     lateral_from: str = "learned"
 
 
-PRESETS: dict[str, type[LearnSettings]] = {"fast": Fast, "balanced": Balanced, "paper": Paper}
+PRESETS: dict[str, type[LearnSettings]] = {"fast": Fast, "paper": Paper}
 
 
 def resolve_auto(settings: LearnSettings, diffraction_limited: bool | None) -> LearnSettings:

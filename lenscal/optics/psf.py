@@ -93,6 +93,19 @@ def mirror_average(grid: Array) -> torch.Tensor:
     return (g + x + y + y.flip(1, -1)) / 4
 
 
+def radial_shifts(coef: Array, q: Array) -> torch.Tensor:
+    """(..., 2, 2): the (dy, dx) shift of R and B against G at normalised positions ``q`` (..., 2)
+    under the radial lateral-colour model (a + b r^2) q, lensfun's TCA polynomial;
+    ``coef`` (2, 2) holds (a, b) for R, then B.
+
+    Lateral colour is a difference of magnification between wavelengths, hence radial.
+    """
+    q = _t(q)
+    coef = _t(coef, q.dtype)
+    r2 = q.square().sum(-1, keepdim=True)[..., None, :]  # (..., 1, 1)
+    return (coef[:, 0, None] + coef[:, 1, None] * r2) * q[..., None, :]
+
+
 def centroid(kernels: Array) -> torch.Tensor:
     """Centre of mass (dy, dx) of each kernel relative to the kernel centre, shape (..., 2)."""
     k = _t(kernels)
