@@ -599,6 +599,24 @@ def rescore(path: Path) -> list[dict]:
     return data["rows"]
 
 
+def merge(path: Path, others: list[Path]) -> list[dict]:
+    """``path``'s rows with those of ``others`` (runs of other cases, side by side); a case in
+    several files keeps its last row. The rows stay in the zoo's order and record their runs'
+    commands."""
+    data = json.loads(path.read_text()) if path.is_file() else {"rows": []}
+    commands = [data["command"]] if data.get("command") else []
+    by_name = {row["case"]["name"]: row for row in data["rows"]}
+    for other in others:
+        extra = json.loads(other.read_text())
+        commands.append(extra["command"])
+        by_name.update({row["case"]["name"]: row for row in extra["rows"]})
+    order = [c.name for c in CASES]
+    rows = sorted(by_name.values(), key=lambda row: order.index(row["case"]["name"]))
+    data.update(rows=rows, command=" ; ".join(commands), summary=summary(rows), machine=platform.machine())
+    path.write_text(json.dumps(data, indent=1))
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", nargs="*", default=None)
@@ -614,6 +632,8 @@ def main() -> None:
     ap.add_argument("--list", action="store_true")
     ap.add_argument("--rescore", action="store_true", help="score --out's rows again with the current code")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: every core; 1 on a busy machine)")
+    ap.add_argument("--merge", nargs="+", type=Path, default=None,
+                    help="results files of runs in parallel (each its own --out): their rows into --out, by case")
     args = ap.parse_args()
     if args.threads:
         import torch
@@ -631,6 +651,12 @@ def main() -> None:
         return
     global TAG, SOLVER, RL, LEARN, THREADS
     TAG, SOLVER, RL, LEARN, THREADS = args.tag, json.loads(args.solver), not args.no_rl, not args.no_learn, args.threads
+    if args.merge:
+        rows = merge(args.out, args.merge)
+        print(table(rows))
+        print(json.dumps(summary(rows), indent=1))
+        picture(rows, args.out.with_suffix(".png"))
+        return
     if args.rescore:
         rows = rescore(args.out)
         print(table(rows))
