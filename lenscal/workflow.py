@@ -238,7 +238,7 @@ def _learn_from(sharp_set: Shoot, sharp: list[Photo], blurry_set: Shoot, output:
                         seed=request.seed, device=request.device, grid_shape=(request.grid, request.grid),
                         checkpoint_dir=checkpoints, resume=resume, progress=progress, overrides=request.overrides,
                         diffraction=diffraction["scales_px"], f_number=blurry_set.meta.f_number,
-                        step1_cache=step1_cache, options=request.options)
+                        f_number_sharp=sharp_set.meta.f_number, step1_cache=step1_cache, options=request.options)
     if on_result is not None:  # a caller that scores the learn keeps what it found before it is judged
         on_result(result)
     if result.check is not None and not result.check.passed and not request.force:
@@ -255,7 +255,7 @@ def _learn_from(sharp_set: Shoot, sharp: list[Photo], blurry_set: Shoot, output:
                "edge_widths": result.history.get("edge_widths"), "lateral_from": result.settings["lateral_from"],
                "check": result.check.to_dict() if result.check is not None else None,
                "notes": learn_notes(diffraction, result.settings["magnify"], result.history.get("edge_widths"),
-                                    result.settings["lateral_from"])}
+                                    result.settings["lateral_from"], result.history.get("sharpness_unseen"))}
     summary.update(_pictures(profile, blurry[0], output, true_profile))
     summary["seconds"] = time.perf_counter() - start
     import shutil
@@ -322,11 +322,16 @@ def _pictures(profile: LensProfile, photo: Photo, output: Path, true_profile: Le
     return entries
 
 
-def learn_notes(diffraction: dict, magnify: str, edge_widths: dict | None, lateral_from: str) -> list[str]:
+def learn_notes(diffraction: dict, magnify: str, edge_widths: dict | None, lateral_from: str,
+                sharpness_unseen: str | None = None) -> list[str]:
     """How the learn went beyond its usual course, one sentence each for a person (the summary's
-    ``notes``, which the CLI prints): the diffraction modelled or not, how the kernel widths and
-    the lateral colour were settled, and the setting that would change each."""
+    ``notes``, which the CLI prints): sets whose edges looked alike, the diffraction modelled or
+    not, how the kernel widths and the lateral colour were settled, and the setting that would
+    change each."""
     notes = []
+    if sharpness_unseen:
+        notes.append(f"{sharpness_unseen}: learned anyway because the two sets' apertures differ; the "
+                     "self-check judged the profile")
     if diffraction["modelled"]:
         notes.append(f"diffraction modelled: pixel pitch {diffraction['pixel_pitch_um']:.2f} um "
                      f"({diffraction['pitch_from']}), Airy scale {diffraction['scales_px'][1]:.2f} px in G")

@@ -364,7 +364,8 @@ def learn_grid(sharp: list[np.ndarray], blurry: list[np.ndarray], *, preset: str
                device: str = "auto", grid_shape=(8, 8), kernel_size: int = 13, checkpoint_dir: Path | None = None,
                resume: bool = False, progress: Progress | None = None, overrides: dict | None = None,
                diffraction: tuple[float, float, float] | None = None, f_number: float | None = None,
-               step1_cache: Path | None = None, options: RunOptions | None = None) -> LearnResult:
+               step1_cache: Path | None = None, options: RunOptions | None = None,
+               f_number_sharp: float | None = None) -> LearnResult:
     """Learn the PSF grid that blurs the sharp set's centre into the blurry set, everywhere.
 
     ``sharp`` and ``blurry`` are linear float32 (H, W, 3) photos of one size (1.0 = sensor white),
@@ -373,7 +374,9 @@ def learn_grid(sharp: list[np.ndarray], blurry: list[np.ndarray], *, preset: str
     continues. Raises ShootError when the sets cannot be used (e.g. the sharp set is not sharper).
     ``diffraction``: the blurry set's per-channel Airy scales in px beyond the sharp set's
     (optics.diffraction.relative_scales); when significant, the kernels are learned on top of it.
-    ``f_number``: the blurry set's, which (with ``diffraction``) decides ``magnify="auto"``.
+    ``f_number``: the blurry set's, which (with ``diffraction``) decides ``magnify="auto"``;
+    with ``f_number_sharp`` (the sharp set's) it also decides whether sets whose edges look
+    alike are refused (learn.widths.Sharpness.refusal).
     ``options``: how it runs (threads, how often it reports and saves), not what it learns.
     """
     s = get_settings(preset, overrides)
@@ -383,7 +386,8 @@ def learn_grid(sharp: list[np.ndarray], blurry: list[np.ndarray], *, preset: str
     if kernel_size % 2 == 0 or kernel_size < 3:
         raise LenscalError(f"kernel size must be odd and >= 3, got {kernel_size}")
     checks.validate(sharp, blurry, s.patch + kernel_size - 1 + 8)
-    refusal = widths.compare_sets(sharp, blurry).verdict()
+    sharpness = widths.compare_sets(sharp, blurry)
+    refusal = sharpness.refusal(f_number_sharp, f_number)
     if refusal:
         raise ShootError(refusal, hint="put the photos at the sharp aperture in the sharp folder and check their focus")
     path = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None
@@ -396,6 +400,8 @@ def learn_grid(sharp: list[np.ndarray], blurry: list[np.ndarray], *, preset: str
                                "run again without --resume")
         run.restore(load_checkpoint(path))
         run.history["resumed_at"].append([run.flow.step_count, run.matcher.step_count if run.matcher else 0])
+    if sharpness.verdict():  # not refused: the apertures differ (Sharpness.refusal)
+        run.history["sharpness_unseen"] = sharpness.verdict()
     if progress:
         progress("preparing patches", 1, 1, {})
     run.started = time.perf_counter()

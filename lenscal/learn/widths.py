@@ -128,6 +128,9 @@ def measure_edges(blurry_g: list[np.ndarray], rows: int, cols: int, mirror: bool
 
 ZONES = ("centre", "top and bottom", "left and right", "corners", "whole frame")  # 3x3 mirror-pooled, and all
 CLEARLY = 0.15  # px^2 of w^2 more than the sharp set's: "clearly blurrier" (a blur of ~0.3 px)
+# px^2 of w^2 less than the sharp set's over the whole frame: folders swapped, beyond what two
+# sets shot at one aperture differ by
+SWAPPED = 0.5
 
 
 @dataclass(frozen=True)
@@ -153,8 +156,29 @@ class Sharpness:
         return (f"the blurry set is not blurrier than the sharp set anywhere in the frame (its sharpest edges "
                 f"{edge_width(self.blurry[i]):.2f} px wide against {edge_width(self.sharp[i]):.2f} px in the {ZONES[i]})")
 
+    def refusal(self, f_sharp: float | None, f_blurry: float | None) -> str | None:
+        """Why the sets cannot be learned from, or None: the :meth:`verdict`, unless the photos
+        say they were shot at different f-numbers.
+
+        Why: the edges cannot see every blur. A wide-open lens whose centre hardly changes
+        between the apertures, a blur wider than the scales the edges are read at, or the noise
+        of a high ISO leave the sharpest edges alike in both sets while the lens blurs the
+        blurry set. Given two apertures the learn goes on and its self-check judges the profile;
+        the verdict is then a note (``lenscal check`` says the same). Folders swapped still
+        read as the blurry set clearly the sharper over the whole frame, and are refused.
+        """
+        if not apertures_differ(f_sharp, f_blurry):
+            return self.verdict()
+        swapped = self.blurry[-1] - self.sharp[-1] < -SWAPPED  # False where unmeasured (NaN)
+        return self.verdict() if swapped else None
+
     def to_dict(self) -> dict:
         return {z: {"sharp_px2": _num(a), "blurry_px2": _num(b)} for z, a, b in zip(ZONES, self.sharp, self.blurry)}
+
+
+def apertures_differ(f_sharp: float | None, f_blurry: float | None) -> bool:
+    """Whether both sets' photos give their f-number and the two differ (by more than rounding)."""
+    return bool(f_sharp and f_blurry and abs(np.log(f_blurry / f_sharp)) > 0.05)
 
 
 def edge_width(w2: float) -> float:

@@ -134,3 +134,20 @@ def test_every_setting_has_a_meaning_a_range_or_choices_and_is_documented():
     assert not {f.name for f in dataclasses.fields(RunOptions)} & set(fields)
     method = (Path(__file__).parents[2] / "docs" / "method.md").read_text()
     assert all(f"| `{k}` |" in method for k in SETTINGS)
+
+
+def test_sets_at_two_apertures_whose_edges_look_alike_are_not_refused():
+    """The edges cannot see every blur (a wide-open lens whose centre hardly changes, a blur wider
+    than the scales they are read at): given two f-numbers, sets that look alike go on to the learn
+    and its self-check; at one aperture, or with no f-numbers, they are refused; folders swapped
+    (the blurry set clearly the sharper over the whole frame) are refused whatever the apertures."""
+    from lenscal.learn.widths import SWAPPED, Sharpness
+
+    alike = Sharpness(np.full(5, 0.40), np.full(5, 0.42))
+    assert alike.verdict() is not None
+    assert alike.refusal(5.6, 2.8) is None and alike.refusal(5.6, 16) is None
+    assert alike.refusal(5.6, 5.6) == alike.verdict() and alike.refusal(None, 16) == alike.verdict()
+    swapped = Sharpness(np.full(5, 1.2), np.full(5, 1.2 - SWAPPED - 0.1))
+    assert swapped.refusal(5.6, 16) == swapped.verdict() is not None
+    blurrier = Sharpness(np.full(5, 0.4), np.array([0.4, 0.4, 0.4, 0.9, 0.5]))
+    assert blurrier.verdict() is None and blurrier.refusal(5.6, 5.6) is None
