@@ -67,12 +67,59 @@ def rl_gain(case, pics, true8) -> dict:
     return out
 
 
+DEBUG = False
+
+
+def discrepancy_weight(y: np.ndarray, grid: np.ndarray, options: dict, tau: float, ladder, n: int = 4) -> float:
+    """The largest prior weight whose residual |k * x - y|^2 on a sample of tiles stays within
+    ``tau`` times the noise variance the photo's noise model expects there (Morozov)."""
+    from lenscal.correct.deconv import SolverOptions, fast_size, psf2otf, solve_tiles
+    from lenscal.noise import fine_scale_sigma, measure_noise
+    from lenscal.optics.psf import interpolate
+
+    model = measure_noise(y)
+    opts = SolverOptions.from_kwargs(**options)
+    if model is None:
+        return opts.weight
+    sigma = max(fine_scale_sigma(y), opts.min_sigma)
+    h, w = y.shape[:2]
+    side, pad = 128, 24
+    win = fast_size(side + 2 * pad)
+    tiles, centres = [], []
+    for fy in np.linspace(0.15, 0.85, n):
+        for fx in np.linspace(0.15, 0.85, n):
+            r0 = int(fy * (h - win)); c0 = int(fx * (w - win))
+            tiles.append(y[r0:r0 + win, c0:c0 + win].transpose(2, 0, 1))
+            centres.append(((r0 + win / 2) / (h - 1), (c0 + win / 2) / (w - 1)))
+    t = torch.from_numpy(np.ascontiguousarray(np.stack(tiles)))
+    k = interpolate(torch.as_tensor(grid, dtype=torch.float32), torch.tensor(centres, dtype=torch.float32))
+    otf = psf2otf(k, (win, win))
+    core = (slice(None), slice(None), slice(pad, pad + side), slice(pad, pad + side))
+    expected = np.mean([model.variance(t[:, c][:, pad:pad + side, pad:pad + side].numpy(), c).mean()
+                        for c in range(3)])
+    ratios = []
+    for weight in ladder:
+        x = solve_tiles(t, k, sigma, SolverOptions.from_kwargs(**{**options, "weight": weight}))
+        blurred = torch.fft.irfft2(torch.fft.rfft2(x) * otf, s=(win, win))
+        ratios.append(float((blurred - t)[core].square().mean()) / expected)
+    if DEBUG:
+        print("   ratios", [round(r, 2) for r in ratios], flush=True)
+    ok = [wt for wt, r in zip(ladder, ratios) if r <= tau]
+    return float(max(ok)) if ok else float(ladder[0])  # ladder[0]: the least regularisation allowed
+
+
 def gains(case, pics, grid, options: dict) -> tuple[float, float]:
     from lenscal.correct.deconv import deconvolve
 
     out, t = [], 0.0
+    rule = dict(options)
+    tau = rule.pop("discrepancy", None)
+    ladder = rule.pop("ladder", [75, 106, 150, 212, 300, 424, 600, 848, 1200, 1700, 2400, 3400, 4800])
     for y, ref in pics:
         t0 = time.perf_counter()
+        options = rule if tau is None else {**rule, "weight": discrepancy_weight(y, grid, rule, tau, ladder)}
+        if tau is not None:
+            print(f"   weight {options['weight']:g}", flush=True)
         x = deconvolve(y, grid, 0.01, **options)
         t += time.perf_counter() - t0
         for sl, _ in regions(case, y, ref):
