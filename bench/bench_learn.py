@@ -171,7 +171,7 @@ def main() -> None:
                 "sigma_error": abs(result.sigma - args.sigma) / args.sigma, "gains": result.gains.tolist(),
                 "gains_truth": [0.92 * 1.03, 0.92, 0.92 * 0.96], "step2_cycles": result.settings["step2_cycles"],
                 "diffraction_scales": result.settings["diffraction_scales"], "magnify": result.settings["magnify"],
-                "edge_widths": result.history.get("edge_widths"), "lateral_from": result.settings["lateral_from"],
+                "edge_widths": result.history.get("edge_widths"), "lateral": result.settings["lateral"],
                 "confidence_mean": float(result.confidence.mean()),
                 "step2_change": result.history.get("step2_change", []), "scene_mismatch": mismatch}
         results["cases"][kind] = case

@@ -22,7 +22,6 @@ from lenscal.simulate import PIXEL_PITCH_UM, ShootPlan, simulate_shoot
 from lenscal.workflow import LearnRequest, bundled_examples, learn_profile, psnr
 
 
-
 def run_demo(output: Path, *, photos: Path | None = None, extreme: str = "stopped", preset: str = "fast",
              seed: int = 0, progress: Progress | None = None, warn: Callable[[str], None] | None = None,
              same_scenes: bool = False, overrides: dict | None = None) -> dict:

@@ -139,7 +139,7 @@ def set_lateral(grid: torch.Tensor, coef: np.ndarray, frame: tuple[int, int]) ->
     Why: wide open, step 2 refines the measured lateral colour with a noisy gradient that leaves
     it worse than the measurement alone, and varying from run to run; put back, the measurement
     gives the same lateral colour every run. Stopped down, where the blur is smaller and the
-    gradient cleaner, step 2 does improve on it (presets.resolve_auto's ``lateral_from``).
+    gradient cleaner, step 2 does improve on it (presets.resolve_auto's ``lateral``).
     """
     rows, cols = grid.shape[:2]
     move = torch.as_tensor(node_shifts(coef, rows, cols, frame)) - lateral_colour(grid)  # (rows, cols, 2, 2)

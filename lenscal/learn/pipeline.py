@@ -38,7 +38,8 @@ CHECK = "self-check"
 CHECKPOINT = "learn.pt"
 # 2: the gains split into exposure and tint; 3: the grid's smoothing saved with it; 4: diffraction;
 # 5: run options out of the settings, one exposure gain (no tint)
-VERSION = 5
+# 6: one lateral-colour setting (lateral), was lateral_measure and lateral_from
+VERSION = 6
 
 # The learner's fixed choices (not settings: none is worth tuning per lens).
 LEVEL = 0.3  # the blurry set's mean is scaled to this before [0, 1] -> [-1, 1], whatever the exposure
@@ -234,13 +235,14 @@ class _Run:
     def start_matcher(self, measure: bool = True) -> None:
         s = self.s
         first = s.coarse if s.coarse and tuple(s.coarse) < self.grid_shape else self.grid_shape
-        lateral = s.lateral_lr > 0 or s.lateral_measure
+        measured = s.lateral != "unmeasured"
+        lateral = s.lateral_lr > 0 or measured
         modelled = self.diffraction is not None
         grid = GridModule(*first, self.k, DIFFRACTION_INIT_WIDTH if modelled else s.init_width, SIGMA_INIT * self.scale,
                        smooth=DIFFRACTION_SMOOTH if modelled else s.kernel_smooth,
                        frame=self.frame if lateral else None, diffraction=self.diffraction,
                        magnify=s.magnify if first == self.grid_shape else "off").to(self.device)
-        if s.lateral_measure and measure:  # registered in the blurry photos themselves (learn.lateral)
+        if measured and measure:  # registered in the blurry photos themselves (learn.lateral)
             coef, tiles = measure_lateral(self.blurry)
             self.history["lateral_measured"] = {"coefficients": coef.tolist(), "tiles": tiles}
             with torch.no_grad():
@@ -306,8 +308,8 @@ class _Run:
 
     def measured_lateral(self, kernels: torch.Tensor) -> torch.Tensor:
         """The kernels with the lateral colour measured in the blurry photos, where that is the
-        setting (``lateral_from="measured"``) and it was measured; otherwise as they are."""
-        if self.s.lateral_from != "measured" or "lateral_measured" not in self.history:
+        setting (``lateral="measured"``) and it was measured; otherwise as they are."""
+        if self.s.lateral != "measured" or "lateral_measured" not in self.history:
             return kernels
         return set_lateral(kernels, np.asarray(self.history["lateral_measured"]["coefficients"]), self.frame)
 

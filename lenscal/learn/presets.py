@@ -20,7 +20,7 @@ from lenscal.errors import LenscalError
 MAGNIFY = ("off", "node")  # how the fine grid's kernel scales are learned (match.GridModule.log_scales)
 # the settings that take one of a few names
 CHOICES = {"magnify": ("auto", *MAGNIFY), "edge_widths": ("auto", "relative", "absolute", "level", "pattern", "off"),
-           "lateral_from": ("auto", "measured", "learned")}
+           "lateral": ("auto", "measured", "learned", "unmeasured")}
 
 # every setting a user may change with --set, and what it means (docs/method.md lists them too)
 SETTINGS: dict[str, str] = {
@@ -43,8 +43,8 @@ SETTINGS: dict[str, str] = {
     "magnify": "a learned scale per node of the fine grid: node, off or auto (node unless diffraction-limited)",
     "edge_widths": ("after step 2, match the kernels' widths to the blurry photos' edges: auto (pattern unless "
                     "diffraction-limited), pattern, relative, absolute, level or off"),
-    "lateral_measure": "start the lateral colour from R and B registered to G in the blurry photos",
-    "lateral_from": "the lateral colour reported: measured, learned or auto (measured unless diffraction-limited)",
+    "lateral": ("the lateral colour: measured (R and B registered to G in the blurry photos), learned (step 2 "
+                "refines the measurement), unmeasured (step 2 alone) or auto (measured unless diffraction-limited)"),
 }
 
 # the valid range (inclusive) of every numeric setting, checked on --set (get_settings); for a
@@ -103,8 +103,9 @@ class LearnSettings:
     # diffraction-limited; see there for why
     magnify: str = "auto"
     edge_widths: str = "auto"  # learn.widths
-    lateral_measure: bool = True  # learn.lateral: step 2's gradient alone learns lateral colour poorly
-    lateral_from: str = "auto"  # learn.lateral.set_lateral
+    # learn.lateral: measured, because step 2's gradient alone learns lateral colour poorly; kept
+    # as measured (learn.lateral.set_lateral) where step 2's refinement is noisy
+    lateral: str = "auto"
 
     # fixed by the preset (the published method's choices differ from ours), not --set
     fourier: int = 16  # Fourier features of the time and position inputs of the velocity net
@@ -157,18 +158,17 @@ class Paper(LearnSettings):
     t_min: float = 0.0
     colour_weight: float = 0.0
     lateral_lr: float = 0.0
-    lateral_measure: bool = False
     mirror: bool = False
     magnify: str = "off"
     edge_widths: str = "off"
-    lateral_from: str = "learned"
+    lateral: str = "unmeasured"
 
 
 PRESETS: dict[str, type[LearnSettings]] = {"fast": Fast, "paper": Paper}
 
 
 def resolve_auto(settings: LearnSettings, diffraction_limited: bool | None) -> LearnSettings:
-    """``magnify``, ``edge_widths`` and ``lateral_from`` "auto" made definite. A scale per node,
+    """``magnify``, ``edge_widths`` and ``lateral`` "auto" made definite. A scale per node,
     the widths checked against the photos' edges and the lateral colour as measured, where
     aberrations dominate (they grow with field height, the width pattern is what the kernels
     miss wide open, and step 2's refinement of the lateral colour is noisy there); none of them
@@ -181,8 +181,8 @@ def resolve_auto(settings: LearnSettings, diffraction_limited: bool | None) -> L
         changes["magnify"] = "node" if aberrations else "off"
     if settings.edge_widths == "auto":
         changes["edge_widths"] = "pattern" if aberrations else "off"
-    if settings.lateral_from == "auto":
-        changes["lateral_from"] = "measured" if aberrations and settings.lateral_measure else "learned"
+    if settings.lateral == "auto":
+        changes["lateral"] = "measured" if aberrations else "learned"
     return dataclasses.replace(settings, **changes)
 
 

@@ -91,9 +91,9 @@ def test_kernel_scales_are_learned_only_where_aberrations_dominate():
     assert resolve_auto(get_settings("fast", {"edge_widths": "absolute"}), True).edge_widths == "absolute"
     assert resolve_auto(get_settings("paper"), False).edge_widths == "off"
     # and so does the choice of the measured lateral colour over step 2's refinement of it
-    assert resolve_auto(auto, False).lateral_from == "measured"
-    assert resolve_auto(auto, True).lateral_from == "learned" and resolve_auto(auto, None).lateral_from == "learned"
-    assert resolve_auto(get_settings("paper"), False).lateral_from == "learned"
+    assert resolve_auto(auto, False).lateral == "measured"
+    assert resolve_auto(auto, True).lateral == "learned" and resolve_auto(auto, None).lateral == "learned"
+    assert resolve_auto(get_settings("paper"), False).lateral == "unmeasured"
 
 
 def test_gain_between_sets_is_estimated_from_means(sets):
