@@ -38,13 +38,21 @@ def batch(tmp_path_factory) -> tuple[Path, Path]:
     return src, profile
 
 
+def _as_from_a_terminal() -> None:
+    """In the child before it runs lenscal: Ctrl-C's default disposition, as a shell gives a
+    command it starts. A process inherits an ignored SIGINT, and the test runner's may be ignored
+    by then (another test's worker pool, a library), which would make the test, not lenscal,
+    ignore the Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupt(batch, out: Path, sig: int, group: bool, jobs: int) -> subprocess.CompletedProcess:
     """Start a correct, wait until it has made its output folder (its batch has begun), signal it."""
     src, profile = batch
     env = {**os.environ, "COLUMNS": "200", "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "lenscal", "correct", src, "-p", profile, "-o", out,
                              "--jobs", str(jobs)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=REPO, env=env, start_new_session=True)
+                            cwd=REPO, env=env, start_new_session=True, preexec_fn=_as_from_a_terminal)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         if out.is_dir():
