@@ -67,9 +67,6 @@ def rl_gain(case, pics, true8) -> dict:
     return out
 
 
-DEBUG = False
-
-
 def discrepancy_weight(y: np.ndarray, grid: np.ndarray, options: dict, tau: float, ladder, n: int = 4) -> float:
     """The largest prior weight whose residual |k * x - y|^2 on a sample of tiles stays within
     ``tau`` times the noise variance the photo's noise model expects there (Morozov)."""
@@ -102,8 +99,6 @@ def discrepancy_weight(y: np.ndarray, grid: np.ndarray, options: dict, tau: floa
         x = solve_tiles(t, k, sigma, SolverOptions.from_kwargs(**{**options, "weight": weight}))
         blurred = torch.fft.irfft2(torch.fft.rfft2(x) * otf, s=(win, win))
         ratios.append(float((blurred - t)[core].square().mean()) / expected)
-    if DEBUG:
-        print("   ratios", [round(r, 2) for r in ratios], flush=True)
     ok = [wt for wt, r in zip(ladder, ratios) if r <= tau]
     return float(max(ok)) if ok else float(ladder[0])  # ladder[0]: the least regularisation allowed
 

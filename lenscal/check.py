@@ -74,10 +74,11 @@ def check_sets(sharp_dir: Path, blurry_dir: Path, settings: DevelopSettings = De
                           "(foliage, brickwork, text) filling the frame")
         if s.clipped > 0.05:
             advice.append(f"{s.file}: {s.clipped:.0%} clipped highlights; expose a little less")
+    unseen = sharpness.verdict()
     if sharpness.refusal(sharp_set.meta.f_number, blurry_set.meta.f_number):
-        problems.append(f"{sharpness.verdict()}; check focus and that the folders are not swapped")
-    elif sharpness.verdict():
-        advice.append(f"{sharpness.verdict()}; learn will go on because the apertures differ, and its "
+        problems.append(f"{unseen}; check focus and that the folders are not swapped")
+    elif unseen:
+        advice.append(f"{unseen}; learn will go on because the apertures differ, and its "
                       "self-check will judge the profile (check focus and that the folders are not swapped)")
     for which in ("sharp", "blurry"):
         widths = [s.edge_width for s in stats if s.set == which and s.edge_width is not None]

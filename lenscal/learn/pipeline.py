@@ -402,8 +402,9 @@ def learn_grid(sharp: list[np.ndarray], blurry: list[np.ndarray], *, preset: str
                                "run again without --resume")
         run.restore(load_checkpoint(path))
         run.history["resumed_at"].append([run.flow.step_count, run.matcher.step_count if run.matcher else 0])
-    if sharpness.verdict():  # not refused: the apertures differ (Sharpness.refusal)
-        run.history["sharpness_unseen"] = sharpness.verdict()
+    unseen = sharpness.verdict()
+    if unseen:  # not refused: the apertures differ (Sharpness.refusal)
+        run.history["sharpness_unseen"] = unseen
     if progress:
         progress("preparing patches", 1, 1, {})
     run.started = time.perf_counter()
