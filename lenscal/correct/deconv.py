@@ -62,7 +62,7 @@ class SolverOptions:
     # bench/solver_lab.py) for the gain with the true grid AND with the true grid stretched (a
     # profile slightly too wide): a weaker prior sharpens more with the truth on a few lenses and
     # makes photos worse with a profile that is slightly off.
-    iterations: int = 5  # HQS iterations
+    iterations: int = 5  # HQS iterations: by the last the threshold is 1/256 of the first, converged
     threshold_start: float = 0.2  # first shrinkage threshold mu / rho (gradient units) ...
     rho_growth: float = 4.0  # ... then rho grows geometrically (K&F use 2*sqrt(2))
     wiener_nsr: float | None = None  # Wiener noise-to-signal ratio; None = from sigma
