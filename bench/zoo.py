@@ -62,6 +62,7 @@ from lenscal.photo import Metadata  # noqa: E402
 SHARED = ROOT.parent / "shared" / "data"
 WORK = Path(os.environ.get("LENSCAL_ZOO_WORK", ROOT / "bench_out" / "zoo"))  # shoots, step-1 models, profiles
 RENDER_NODES = 12  # the rendering grid: finer than a profile's 8x8
+STEP1_CACHE = "step1.pt"  # per tag when step 1's settings differ (--step1-cache)
 TAG = "default"  # profiles of one run go to WORK/<case>/<TAG>/ (--tag), shoots and step 1 are shared
 KNOWN = Metadata(make="Panasonic", model="DC-GX9", lens_make="Panasonic", lens_model="Lumix G 25mm f/1.7 Asph.",
                  focal_length=25.0)  # a pair lensfun has vignetting data for
@@ -326,7 +327,7 @@ def learn(case: Case, folder: Path, overrides: dict, seed: int) -> dict:
                                 gains=r.gains)
 
         pitch = case.pitch_um if case.known_camera else None
-        common = dict(settings=DevelopSettings(), warn=notes.append, step1_cache=WORK / case.name / "step1.pt")
+        common = dict(settings=DevelopSettings(), warn=notes.append, step1_cache=WORK / case.name / STEP1_CACHE)
         if "request" in learn_profile.__code__.co_varnames:
             from lenscal.learn.presets import RunOptions
             from lenscal.workflow import LearnRequest
@@ -625,6 +626,7 @@ def main() -> None:
     ap.add_argument("--overrides", default="{}", help="JSON dict of learn settings (--set)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tag", default="default", help="name of this run's profiles (shoots and step 1 are shared)")
+    ap.add_argument("--step1-cache", default="step1.pt", help="file name of the cached step-1 model in each case's folder")
     ap.add_argument("--solver", default="{}", help="JSON dict of SolverOptions for every correction")
     ap.add_argument("--no-rl", action="store_true", help="skip the Richardson-Lucy baselines")
     ap.add_argument("--no-learn", action="store_true", help="only correct with the true grid (solver work)")
@@ -649,7 +651,8 @@ def main() -> None:
         for c in chosen:
             print(c)
         return
-    global TAG, SOLVER, RL, LEARN, THREADS
+    global STEP1_CACHE, TAG, SOLVER, RL, LEARN, THREADS
+    STEP1_CACHE = args.step1_cache
     TAG, SOLVER, RL, LEARN, THREADS = args.tag, json.loads(args.solver), not args.no_rl, not args.no_learn, args.threads
     if args.merge:
         rows = merge(args.out, args.merge)

@@ -40,6 +40,7 @@ SETTINGS: dict[str, str] = {
     "init_width": "px, the Gaussian every kernel starts as",
     "coarse": "learn this grid first, e.g. [3,3], then refine it to the full grid (null = no coarse grid)",
     "mirror": "average the grid with its mirror images (true for a centred lens; false for a decentred one)",
+    "flip": "show step 1 the blurry patches mirrored at the mirrored place too (a centred lens)",
     "magnify": "a learned scale per node of the fine grid: node, off or auto (node unless diffraction-limited)",
     "edge_widths": ("after step 2, match the kernels' widths to the blurry photos' edges: auto (pattern unless "
                     "diffraction-limited), pattern, relative, absolute, level or off"),
@@ -99,6 +100,7 @@ class LearnSettings:
     # the middle, sky in a corner) is not, so mirrored places pool what they learned (reported
     # grid only: tying the nodes during step 2 learns worse)
     mirror: bool = True
+    flip: bool = False
     # "auto" values are made definite by resolve_auto, from whether the blurry set is
     # diffraction-limited; see there for why
     magnify: str = "auto"
