@@ -600,6 +600,50 @@ def rescore(path: Path) -> list[dict]:
     return data["rows"]
 
 
+def replay(path: Path) -> list[dict]:
+    """A results file's learned rows with their saved step-2 grids (grids.npz) put through the
+    current code's steps after step 2 (mirror average, edge widths as the learn chose them,
+    lateral colour as learn.presets.resolve_auto now chooses it, the self-check) and scored
+    again: for changes after step 2, without learning again. The rows say they were replayed."""
+    import zoo_posthoc
+
+    from lenscal.learn.presets import LearnSettings, resolve_auto
+
+    data = json.loads(path.read_text())
+    by_name = {c.name: c for c in CASES}
+    for row in data["rows"]:
+        learned = row["learn"].get("profile")
+        if not learned or not Path(learned).with_name("grids.npz").is_file():
+            continue
+        case = by_name[row["case"]["name"]]
+        summary = row["learn"].get("summary") or {}
+        fitted = isinstance(summary.get("edge_widths"), dict)
+        modelled = bool((summary.get("diffraction") or {}).get("modelled"))
+        lateral = resolve_auto(LearnSettings(), modelled).lateral
+        tag = Path(learned).parent.name
+        after = zoo_posthoc.replay(case, tag, ["pattern" if fitted else "off"], lateral, evaluate=True)[0]
+        reasons = [] if after["check"] else list(after["reasons"])
+        if fitted:
+            before = zoo_posthoc.replay(case, tag, ["off"], lateral, evaluate=False)[0]
+            if not before["check"]:
+                reasons = ["before the edge-width calibration: " + r for r in before["reasons"]] + reasons
+        rep = after["report"]
+        row["grid"] = {**{k: round(v, 4) for k, v in rep.items()}, "l2_ratio": round(rep["l2"] / rep["l2_gaussian"], 3),
+                       "sigma_ratio": row.get("grid", {}).get("sigma_ratio")}
+        row["psnr_gain"]["learned"] = after["gain"]
+        row["learn"].pop("refused", None)
+        if reasons:
+            row["learn"]["refused"] = "self-check: " + "; ".join(reasons)
+        row["learn"]["replayed"] = {"edge_widths": "pattern" if fitted else "off", "lateral": lateral}
+        row["verdict"] = verdict(row)
+        print(table([row]).splitlines()[-1], flush=True)
+    data["replayed"] = {"command": " ".join([".venv/bin/python bench/zoo.py", *sys.argv[1:]]),
+                        "what": "step-2 grids of the rows' learns, the steps after step 2 by the current code"}
+    data["summary"] = summary(data["rows"])
+    path.write_text(json.dumps(data, indent=1))
+    return data["rows"]
+
+
 def merge(path: Path, others: list[Path]) -> list[dict]:
     """``path``'s rows with those of ``others`` (runs of other cases, side by side); a case in
     several files keeps its last row. The rows stay in the zoo's order and record their runs'
@@ -632,6 +676,7 @@ def main() -> None:
     ap.add_argument("--no-learn", action="store_true", help="only correct with the true grid (solver work)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results_zoo.json")
     ap.add_argument("--list", action="store_true")
+    ap.add_argument("--replay", action="store_true", help="redo the steps after step 2 on --out's saved step-2 grids, score again")
     ap.add_argument("--rescore", action="store_true", help="score --out's rows again with the current code")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: every core; 1 on a busy machine)")
     ap.add_argument("--merge", nargs="+", type=Path, default=None,
@@ -657,6 +702,11 @@ def main() -> None:
     if args.merge:
         rows = merge(args.out, args.merge)
         print(table(rows))
+        print(json.dumps(summary(rows), indent=1))
+        picture(rows, args.out.with_suffix(".png"))
+        return
+    if args.replay:
+        rows = replay(args.out)
         print(json.dumps(summary(rows), indent=1))
         picture(rows, args.out.with_suffix(".png"))
         return

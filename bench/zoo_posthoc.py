@@ -66,14 +66,14 @@ def replay(case, tag: str, modes: list[str], lateral: str, evaluate: bool) -> li
         rep = grid_report(grid, true8)
         row = {"case": case.name, "mode": mode, "l2_ratio": round(rep["l2"] / rep["l2_gaussian"], 3),
                "ncc": round(rep["ncc_mean"], 4), "lateral": round(rep["lateral_colour_error_mean"], 3),
-               "check": check.passed, "agreement": check.agreement,
-               "cells": info.get("cells")}
+               "check": check.passed, "agreement": check.agreement, "reasons": check.reasons,
+               "cells": info.get("cells"), "report": rep}
         if evaluate:
             g = grid.numpy().astype(np.float32)
             gains = zoo.evaluate_grids(case, folder, {"learned": g, "true": true8})
             row["gain"], row["gain_true"] = gains["learned"], gains["true"]
         out.append(row)
-        print(json.dumps({k: v for k, v in row.items() if k != "cells"}), flush=True)
+        print(json.dumps({k: v for k, v in row.items() if k not in ("cells", "report", "reasons")}), flush=True)
     return out
 
 

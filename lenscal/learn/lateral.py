@@ -12,6 +12,7 @@ least squares; step 2 starts from it and goes on learning.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import torch
 
@@ -20,13 +21,23 @@ from lenscal.optics.psf import lateral_colour, node_positions, normalise, radial
 TILE = 96  # px: large enough for a sub-pixel peak, small enough to resolve the radial growth
 MIN_NCC = 0.25  # correlation of the channels' edge maps at the peak; below it a tile is not trusted
 SEARCH = 4  # px: the largest shift looked for
+SMOOTH = 2.0  # px, the Gaussian the channels are smoothed with before their edges are compared (_edges)
 MIN_TILES = 24  # fewer than this and the four coefficients are left at 0 (no lateral colour)
 
 
 def _edges(image: np.ndarray) -> np.ndarray:
-    """Gradient magnitude per channel (H, W, 3): edges line up across channels whatever their
-    colours (an edge may be brighter in G and darker in R, which defeats correlating the
-    channels themselves), and a shifted channel shifts its edge map by as much."""
+    """Gradient magnitude per channel (H, W, 3) at the scale of SMOOTH: edges line up across
+    channels whatever their colours (an edge may be brighter in G and darker in R, which defeats
+    correlating the channels themselves), and a shifted channel shifts its edge map by as much.
+
+    Why smoothed: demosaicing makes R and B from G's neighbours, so the channels' noise and finest
+    detail are correlated at zero offset, which pulls the peak towards no shift (at high ISO the
+    whole reading collapses to zero); and at the finest scale the peak aligns the kernels' sharp
+    cores, while the lateral colour that matters is the shift of their centroids (of where each
+    channel's light lands), which the smoothed edges follow.
+    """
+    image = np.stack([cv2.GaussianBlur(np.ascontiguousarray(image[..., c], np.float32), (0, 0), SMOOTH)
+                      for c in range(image.shape[2])], -1)
     gy, gx = np.gradient(image, axis=(0, 1))
     return np.hypot(gy, gx).astype(np.float32)
 
@@ -110,10 +121,7 @@ def fit_radial(q: np.ndarray, shifts: np.ndarray, weights: np.ndarray, rounds: i
 
 
 def measure_lateral(images: list[np.ndarray]) -> tuple[np.ndarray, int]:
-    """The radial lateral-colour coefficients (2, 2) of a set of photos and how many tiles spoke.
-
-    The fit under-reads the corners a little; step 2 starts from it and refines it.
-    """
+    """The radial lateral-colour coefficients (2, 2) of a set of photos and how many tiles spoke."""
     frame = images[0].shape[:2]
     parts = [register_tiles(img) for img in images]
     centres = np.concatenate([p[0] for p in parts])
@@ -136,10 +144,9 @@ def set_lateral(grid: torch.Tensor, coef: np.ndarray, frame: tuple[int, int]) ->
     """The grid (rows, cols, 3, K, K) with R and B moved so that their centroids sit against G
     where the photos' measurement puts them.
 
-    Why: wide open, step 2 refines the measured lateral colour with a noisy gradient that leaves
-    it worse than the measurement alone, and varying from run to run; put back, the measurement
-    gives the same lateral colour every run. Stopped down, where the blur is smaller and the
-    gradient cleaner, step 2 does improve on it (presets.resolve_auto's ``lateral``).
+    Why: step 2 refines the measured lateral colour with a weak, noisy gradient that leaves it
+    worse than the measurement alone, wide open or stopped down, and varying from run to run;
+    put back, the measurement gives the same lateral colour every run.
     """
     rows, cols = grid.shape[:2]
     move = torch.as_tensor(node_shifts(coef, rows, cols, frame)) - lateral_colour(grid)  # (rows, cols, 2, 2)

@@ -50,42 +50,18 @@ def gather(images: list[np.ndarray], index: torch.Tensor, corners: torch.Tensor,
 
 
 def sample_blurry(images: list[np.ndarray], n: int, size: int, gen: torch.Generator,
-                  replace: float = 0.0, flip: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                  replace: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Random real patches with their position maps and centres.
 
     With probability ``replace`` a patch's position is swapped for another random window's, so a
     small net cannot memorise the content found at each place (the paper's location replacement).
-    With ``flip`` each patch is mirrored left-right and/or top-bottom at random and shown at the
-    mirrored place (:func:`flip_patches`).
     """
     height, width = images[0].shape[:2]
     index = torch.randint(0, len(images), (n,), generator=gen)
     corners = random_corners(n, height, width, size, gen)
     patches = gather(images, index, corners, size)
-    if flip:
-        patches, corners = flip_patches(patches, corners, height, width, gen)
     corners = replace_corners(corners, replace, height, width, size, gen)
     return patches, position_maps(corners, size, height, width), centres(corners, size, height, width)
-
-
-def flip_patches(patches: torch.Tensor, corners: torch.Tensor, height: int, width: int,
-                 gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each patch mirrored left-right and/or top-bottom (at random) and moved to the mirrored place.
-
-    A centred lens's blur at the mirrored place is the mirror image of its blur here, so a mirrored
-    blurry patch is a true sample of what the lens does there; what the photos hold at each place
-    (sky at the top, ground at the bottom) is not mirror-symmetric, so this breaks the link between
-    scene content and position that distribution matching would otherwise read as blur.
-    """
-    size = patches.shape[-1]
-    flips = torch.randint(0, 2, (len(corners), 2), generator=gen).bool()
-    out = patches.clone()
-    for dims, sel in (((-2,), flips[:, 0] & ~flips[:, 1]), ((-1,), ~flips[:, 0] & flips[:, 1]),
-                      ((-2, -1), flips[:, 0] & flips[:, 1])):
-        if sel.any():
-            out[sel] = patches[sel].flip(dims)
-    limit = torch.tensor([height - size, width - size])
-    return out, torch.where(flips, limit - corners, corners)
 
 
 def replace_corners(corners: torch.Tensor, probability: float, height: int, width: int, size: int,

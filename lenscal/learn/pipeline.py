@@ -143,7 +143,7 @@ class _Run:
 
     # -- data ---------------------------------------------------------------------------------
     def blurry_batch(self, n: int):
-        y, pos, _ = patches.sample_blurry(self.blurry, n, self.s.patch, self.gen, REPLACE_POSITION, self.s.flip)
+        y, pos, _ = patches.sample_blurry(self.blurry, n, self.s.patch, self.gen, REPLACE_POSITION)
         return patches.model_view(y * self.scale).to(self.device), pos.to(self.device)
 
     def clean_batch(self, n: int):
@@ -205,7 +205,7 @@ class _Run:
     # -- the two steps ------------------------------------------------------------------------
     def step1_key(self) -> dict:
         """What step 1 depends on: the blurry photos, its own settings and the seed."""
-        own = ("patch", "channels", "fourier", "step1_steps", "step1_batch", "step1_lr", "flip")
+        own = ("patch", "channels", "fourier", "step1_steps", "step1_batch", "step1_lr")
         return {"version": VERSION, "seed": self.seed, "fingerprint": self.fingerprint,
                 "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in self.s.to_dict().items() if k in own}}
 

@@ -20,7 +20,7 @@ from lenscal.errors import LenscalError
 MAGNIFY = ("off", "node")  # how the fine grid's kernel scales are learned (match.GridModule.log_scales)
 # the settings that take one of a few names
 CHOICES = {"magnify": ("auto", *MAGNIFY), "edge_widths": ("auto", "relative", "absolute", "level", "pattern", "off"),
-           "lateral": ("auto", "measured", "learned", "unmeasured")}
+           "lateral": ("measured", "learned", "unmeasured")}
 
 # every setting a user may change with --set, and what it means (docs/method.md lists them too)
 SETTINGS: dict[str, str] = {
@@ -40,12 +40,11 @@ SETTINGS: dict[str, str] = {
     "init_width": "px, the Gaussian every kernel starts as",
     "coarse": "learn this grid first, e.g. [3,3], then refine it to the full grid (null = no coarse grid)",
     "mirror": "average the grid with its mirror images (true for a centred lens; false for a decentred one)",
-    "flip": "show step 1 the blurry patches mirrored at the mirrored place too (a centred lens)",
     "magnify": "a learned scale per node of the fine grid: node, off or auto (node unless diffraction-limited)",
     "edge_widths": ("after step 2, match the kernels' widths to the blurry photos' edges: auto (pattern unless "
                     "diffraction-limited), pattern, relative, absolute, level or off"),
     "lateral": ("the lateral colour: measured (R and B registered to G in the blurry photos), learned (step 2 "
-                "refines the measurement), unmeasured (step 2 alone) or auto (measured unless diffraction-limited)"),
+                "starts from the measurement and refines it) or unmeasured (step 2 alone)"),
 }
 
 # the valid range (inclusive) of every numeric setting, checked on --set (get_settings); for a
@@ -100,14 +99,13 @@ class LearnSettings:
     # the middle, sky in a corner) is not, so mirrored places pool what they learned (reported
     # grid only: tying the nodes during step 2 learns worse)
     mirror: bool = True
-    flip: bool = False
     # "auto" values are made definite by resolve_auto, from whether the blurry set is
     # diffraction-limited; see there for why
     magnify: str = "auto"
     edge_widths: str = "auto"  # learn.widths
-    # learn.lateral: measured, because step 2's gradient alone learns lateral colour poorly; kept
-    # as measured (learn.lateral.set_lateral) where step 2's refinement is noisy
-    lateral: str = "auto"
+    # learn.lateral: measured, and kept as measured after step 2 (learn.lateral.set_lateral):
+    # step 2's gradient on the lateral colour is weak and noisy, stopped down or wide open
+    lateral: str = "measured"
 
     # fixed by the preset (the published method's choices differ from ours), not --set
     fourier: int = 16  # Fourier features of the time and position inputs of the velocity net
@@ -170,21 +168,17 @@ PRESETS: dict[str, type[LearnSettings]] = {"fast": Fast, "paper": Paper}
 
 
 def resolve_auto(settings: LearnSettings, diffraction_limited: bool | None) -> LearnSettings:
-    """``magnify``, ``edge_widths`` and ``lateral`` "auto" made definite. A scale per node,
-    the widths checked against the photos' edges and the lateral colour as measured, where
-    aberrations dominate (they grow with field height, the width pattern is what the kernels
-    miss wide open, and step 2's refinement of the lateral colour is noisy there); none of them
-    where diffraction does (flat across the frame, so all a scale could learn there is the
-    photos' composition, and step 2 refines the lateral colour well) or where the f-number is
-    unknown (optics.diffraction.diffraction_limited)."""
+    """``magnify`` and ``edge_widths`` "auto" made definite. A scale per node and the widths
+    checked against the photos' edges where aberrations dominate (they grow with field height,
+    and the width pattern is what the kernels miss wide open); neither where diffraction does
+    (flat across the frame, so all they could learn there is the photos' composition) or where
+    the f-number is unknown (optics.diffraction.diffraction_limited)."""
     aberrations = diffraction_limited is False
     changes = {}
     if settings.magnify == "auto":
         changes["magnify"] = "node" if aberrations else "off"
     if settings.edge_widths == "auto":
         changes["edge_widths"] = "pattern" if aberrations else "off"
-    if settings.lateral == "auto":
-        changes["lateral"] = "measured" if aberrations else "learned"
     return dataclasses.replace(settings, **changes)
 
 

@@ -90,9 +90,8 @@ def test_kernel_scales_are_learned_only_where_aberrations_dominate():
     assert resolve_auto(auto, True).edge_widths == "off" and resolve_auto(auto, None).edge_widths == "off"
     assert resolve_auto(get_settings("fast", {"edge_widths": "absolute"}), True).edge_widths == "absolute"
     assert resolve_auto(get_settings("paper"), False).edge_widths == "off"
-    # and so does the choice of the measured lateral colour over step 2's refinement of it
-    assert resolve_auto(auto, False).lateral == "measured"
-    assert resolve_auto(auto, True).lateral == "learned" and resolve_auto(auto, None).lateral == "learned"
+    # the lateral colour is measured and kept, whatever the aperture; the published method learns it
+    assert resolve_auto(auto, False).lateral == "measured" and resolve_auto(auto, True).lateral == "measured"
     assert resolve_auto(get_settings("paper"), False).lateral == "unmeasured"
 
 
