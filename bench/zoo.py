@@ -616,9 +616,9 @@ def replay(path: Path) -> list[dict]:
         if not learned or not Path(learned).with_name("grids.npz").is_file():
             continue
         case = by_name[row["case"]["name"]]
-        summary = row["learn"].get("summary") or {}
-        fitted = isinstance(summary.get("edge_widths"), dict)
-        modelled = bool((summary.get("diffraction") or {}).get("modelled"))
+        said = row["learn"].get("summary") or {}
+        fitted = isinstance(said.get("edge_widths"), dict)
+        modelled = bool((said.get("diffraction") or {}).get("modelled"))
         lateral = resolve_auto(LearnSettings(), modelled).lateral
         tag = Path(learned).parent.name
         after = zoo_posthoc.replay(case, tag, ["pattern" if fitted else "off"], lateral, evaluate=True)[0]
@@ -637,6 +637,7 @@ def replay(path: Path) -> list[dict]:
         row["learn"]["replayed"] = {"edge_widths": "pattern" if fitted else "off", "lateral": lateral}
         row["verdict"] = verdict(row)
         print(table([row]).splitlines()[-1], flush=True)
+        path.write_text(json.dumps(data, indent=1))  # row by row: a long replay can be cut short
     data["replayed"] = {"command": " ".join([".venv/bin/python bench/zoo.py", *sys.argv[1:]]),
                         "what": "step-2 grids of the rows' learns, the steps after step 2 by the current code"}
     data["summary"] = summary(data["rows"])
