@@ -255,7 +255,7 @@ def _learn_from(sharp_set: Shoot, sharp: list[Photo], blurry_set: Shoot, output:
                "edge_widths": result.history.get("edge_widths"), "lateral": result.settings["lateral"],
                "check": result.check.to_dict() if result.check is not None else None,
                "notes": learn_notes(diffraction, result.settings["magnify"], result.history.get("edge_widths"),
-                                    result.settings["lateral"], result.history.get("sharpness_unseen"))}
+                                    result.history.get("sharpness_unseen"))}
     summary.update(_pictures(profile, blurry[0], output, true_profile))
     summary["seconds"] = time.perf_counter() - start
     import shutil
@@ -322,11 +322,11 @@ def _pictures(profile: LensProfile, photo: Photo, output: Path, true_profile: Le
     return entries
 
 
-def learn_notes(diffraction: dict, magnify: str, edge_widths: dict | None, lateral: str,
+def learn_notes(diffraction: dict, magnify: str, edge_widths: dict | None,
                 sharpness_unseen: str | None = None) -> list[str]:
     """How the learn went beyond its usual course, one sentence each for a person (the summary's
     ``notes``, which the CLI prints): sets whose edges looked alike, the diffraction modelled or
-    not, how the kernel widths and the lateral colour were settled, and the setting that would
+    not, how the kernel widths were settled, and the setting that would
     change each."""
     notes = []
     if sharpness_unseen:
@@ -343,9 +343,6 @@ def learn_notes(diffraction: dict, magnify: str, edge_widths: dict | None, later
         notes.append(f"kernel widths across the frame matched to the blurry photos' edges ({edge_widths['edges']} "
                      f"edges, {edge_widths['nodes_measured']} of {edge_widths['nodes']} places; "
                      f"--set edge_widths=off to skip)")
-    if lateral == "measured":
-        notes.append("lateral colour as measured in the blurry photos (--set lateral=learned for step 2's "
-                     "refinement)")
     return notes
 
 
