@@ -83,6 +83,26 @@ def centre_crop(image: np.ndarray, fraction: float, minimum: int, maximum: int) 
     return np.ascontiguousarray(image[r0:r0 + h, c0:c0 + w].transpose(2, 0, 1), dtype=np.float32)
 
 
+def sample_own_place(frames: torch.Tensor, n: int, size: int, kernel_size: int,
+                     gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Sharp crops of size + K - 1 from whole sharp frames (N, 3, H, W), each at its own place.
+
+    The place's content is what the sharp photos hold there (a subject in the middle, sky at the
+    top), as the blurry photos do at the same place: like is compared with like, so the scenes'
+    composition is not read as blur. Returns (crops, maps, centres) as :func:`sample_clean`.
+    """
+    big = size + kernel_size - 1
+    m, _, height, width = frames.shape
+    half = (kernel_size - 1) // 2
+    index = torch.randint(0, m, (n,), generator=gen)
+    corners = random_corners(n, height - 2 * half, width - 2 * half, size, gen) + half
+    ramp = torch.arange(big)
+    rr = (corners[:, 0, None] - half + ramp)[:, :, None]
+    cc = (corners[:, 1, None] - half + ramp)[:, None, :]
+    x = frames[index[:, None, None, None], torch.arange(3)[None, :, None, None], rr[:, None], cc[:, None]]
+    return x, position_maps(corners, size, height, width), centres(corners, size, height, width)
+
+
 def sample_clean(crops: torch.Tensor, n: int, size: int, kernel_size: int, frame: tuple[int, int],
                  gen: torch.Generator, replace: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Sharp crops of size + K - 1 from the centre crops (N, 3, h, w), each given a random place.

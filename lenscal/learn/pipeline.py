@@ -129,6 +129,12 @@ class _Run:
         crops = [patches.centre_crop(img, s.centre_fraction, s.patch + kernel_size - 1 + 8, CENTRE_MAX)
                  for img in sharp]
         self.crops = torch.from_numpy(np.stack(crops)) * torch.tensor(self.gain0 * self.scale, dtype=torch.float32)[:, None, None]
+        # the centre crops (the sharpest part) serve the width readings and the self-check; step 2
+        # takes its crops from the whole frames when they are to come from their own place
+        self.frames = None
+        if s.sharp_place == "own":
+            self.frames = torch.from_numpy(np.stack([np.ascontiguousarray(img.transpose(2, 0, 1), np.float32) for img in sharp]))
+            self.frames *= torch.tensor(self.gain0 * self.scale, dtype=torch.float32)[:, None, None]
         self.gen = torch.Generator().manual_seed(seed)
         torch.manual_seed(seed)
         self.flow = FlowTrainer(VelocityUNet(s.channels, s.fourier).to(device), s.step1_lr, EMA_STD)
@@ -147,7 +153,10 @@ class _Run:
         return patches.model_view(y * self.scale).to(self.device), pos.to(self.device)
 
     def clean_batch(self, n: int):
-        x, pos, c = patches.sample_clean(self.crops, n, self.s.patch, self.k, self.frame, self.gen)
+        if self.frames is not None:
+            x, pos, c = patches.sample_own_place(self.frames, n, self.s.patch, self.k, self.gen)
+        else:
+            x, pos, c = patches.sample_clean(self.crops, n, self.s.patch, self.k, self.frame, self.gen)
         return x.to(self.device), pos.to(self.device), c
 
     # -- checkpoints --------------------------------------------------------------------------
@@ -368,7 +377,7 @@ def learn_grid(sharp: list[np.ndarray], blurry: list[np.ndarray], *, preset: str
                diffraction: tuple[float, float, float] | None = None, f_number: float | None = None,
                step1_cache: Path | None = None, options: RunOptions | None = None,
                f_number_sharp: float | None = None) -> LearnResult:
-    """Learn the PSF grid that blurs the sharp set's centre into the blurry set, everywhere.
+    """Learn the PSF grid that blurs the sharp set into the blurry set, place by place.
 
     ``sharp`` and ``blurry`` are linear float32 (H, W, 3) photos of one size (1.0 = sensor white),
     at least two each. ``progress(stage, done, total, info)`` is called every few updates; a

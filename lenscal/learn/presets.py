@@ -20,7 +20,7 @@ from lenscal.errors import LenscalError
 MAGNIFY = ("off", "node")  # how the fine grid's kernel scales are learned (match.GridModule.log_scales)
 # the settings that take one of a few names
 CHOICES = {"magnify": ("auto", *MAGNIFY), "edge_widths": ("auto", "relative", "absolute", "level", "pattern", "off"),
-           "lateral": ("measured", "learned", "unmeasured")}
+           "lateral": ("measured", "learned", "unmeasured"), "sharp_place": ("own", "random")}
 
 # every setting a user may change with --set, and what it means (docs/method.md lists them too)
 SETTINGS: dict[str, str] = {
@@ -39,6 +39,7 @@ SETTINGS: dict[str, str] = {
     "kernel_average": "the kernels reported are averaged over about 1/(1 - this) cycles (0 = the last)",
     "init_width": "px, the Gaussian every kernel starts as",
     "coarse": "learn this grid first, e.g. [3,3], then refine it to the full grid (null = no coarse grid)",
+    "sharp_place": "step 2's sharp crops: own (from the whole frame, at their own place) or random (centre crops, anywhere)",
     "mirror": "average the grid with its mirror images (true for a centred lens; false for a decentred one)",
     "magnify": "a learned scale per node of the fine grid: node, off or auto (node unless diffraction-limited)",
     "edge_widths": ("after step 2, match the kernels' widths to the blurry photos' edges: auto (pattern unless "
@@ -99,6 +100,10 @@ class LearnSettings:
     # the middle, sky in a corner) is not, so mirrored places pool what they learned (reported
     # grid only: tying the nodes during step 2 learns worse)
     mirror: bool = True
+    # where step 2's sharp crops come from (learn.patches.sample_own_place): at their own place the
+    # two sets' composition (a detailed subject in the middle, soft backgrounds at the borders) is
+    # compared like with like; centre crops shown anywhere read the borders' softer scenes as blur
+    sharp_place: str = "own"
     # "auto" values are made definite by resolve_auto, from whether the blurry set is
     # diffraction-limited; see there for why
     magnify: str = "auto"
@@ -162,6 +167,7 @@ class Paper(LearnSettings):
     magnify: str = "off"
     edge_widths: str = "off"
     lateral: str = "unmeasured"
+    sharp_place: str = "random"  # the published method's: crops from the sharp photos' centre
 
 
 PRESETS: dict[str, type[LearnSettings]] = {"fast": Fast, "paper": Paper}
