@@ -671,7 +671,7 @@ def main() -> None:
     ap.add_argument("--overrides", default="{}", help="JSON dict of learn settings (--set)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tag", default="default", help="name of this run's profiles (shoots and step 1 are shared)")
-    ap.add_argument("--step1-cache", default="step1.pt", help="file name of the cached step-1 model in each case's folder")
+    ap.add_argument("--step1-cache", default=STEP1_CACHE, help="file name of the cached step-1 model in each case's folder")
     ap.add_argument("--solver", default="{}", help="JSON dict of SolverOptions for every correction")
     ap.add_argument("--no-rl", action="store_true", help="skip the Richardson-Lucy baselines")
     ap.add_argument("--no-learn", action="store_true", help="only correct with the true grid (solver work)")

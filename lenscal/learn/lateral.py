@@ -7,7 +7,8 @@ alone learns it poorly (the corners' R-G shift comes out far too small):
 its gradient on the four radial coefficients is weak and noisy, while thousands of registered tiles
 (cross-correlation of edge maps, all tiles in one batch of FFTs) pin them down. The model is
 GridModule.lateral_shifts' radial (a + b r^2) q, lensfun's TCA polynomial, fitted by robust weighted
-least squares; step 2 starts from it and goes on learning.
+least squares; step 2 starts from it, and it is put back after step 2 (:func:`set_lateral`)
+unless ``lateral=learned``.
 """
 
 from __future__ import annotations
@@ -36,8 +37,7 @@ def _edges(image: np.ndarray) -> np.ndarray:
     cores, while the lateral colour that matters is the shift of their centroids (of where each
     channel's light lands), which the smoothed edges follow.
     """
-    image = np.stack([cv2.GaussianBlur(np.ascontiguousarray(image[..., c], np.float32), (0, 0), SMOOTH)
-                      for c in range(image.shape[2])], -1)
+    image = cv2.GaussianBlur(np.ascontiguousarray(image, np.float32), (0, 0), SMOOTH)  # each channel
     gy, gx = np.gradient(image, axis=(0, 1))
     return np.hypot(gy, gx).astype(np.float32)
 

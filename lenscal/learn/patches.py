@@ -83,6 +83,15 @@ def centre_crop(image: np.ndarray, fraction: float, minimum: int, maximum: int) 
     return np.ascontiguousarray(image[r0:r0 + h, c0:c0 + w].transpose(2, 0, 1), dtype=np.float32)
 
 
+def _windows(images: torch.Tensor, index: torch.Tensor, tops: torch.Tensor, size: int) -> torch.Tensor:
+    """The (n, C, size, size) windows of ``images[index]`` (N, C, H, W) whose top-left pixels are
+    ``tops`` (n, 2), gathered in one indexing operation."""
+    ramp = torch.arange(size)
+    rr = (tops[:, 0, None] + ramp)[:, :, None]
+    cc = (tops[:, 1, None] + ramp)[:, None, :]
+    return images[index[:, None, None, None], torch.arange(images.shape[1])[None, :, None, None], rr[:, None], cc[:, None]]
+
+
 def sample_own_place(frames: torch.Tensor, n: int, size: int, kernel_size: int,
                      gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Sharp crops of size + K - 1 from whole sharp frames (N, 3, H, W), each at its own place.
@@ -96,10 +105,7 @@ def sample_own_place(frames: torch.Tensor, n: int, size: int, kernel_size: int,
     half = (kernel_size - 1) // 2
     index = torch.randint(0, m, (n,), generator=gen)
     corners = random_corners(n, height - 2 * half, width - 2 * half, size, gen) + half
-    ramp = torch.arange(big)
-    rr = (corners[:, 0, None] - half + ramp)[:, :, None]
-    cc = (corners[:, 1, None] - half + ramp)[:, None, :]
-    x = frames[index[:, None, None, None], torch.arange(3)[None, :, None, None], rr[:, None], cc[:, None]]
+    x = _windows(frames, index, corners - half, big)
     return x, position_maps(corners, size, height, width), centres(corners, size, height, width)
 
 
@@ -116,11 +122,7 @@ def sample_clean(crops: torch.Tensor, n: int, size: int, kernel_size: int, frame
     big = size + kernel_size - 1
     m, _, h, w = crops.shape
     index = torch.randint(0, m, (n,), generator=gen)
-    src = random_corners(n, h, w, big, gen)
-    ramp = torch.arange(big)
-    rr = (src[:, 0, None] + ramp)[:, :, None]
-    cc = (src[:, 1, None] + ramp)[:, None, :]
-    x = crops[index[:, None, None, None], torch.arange(3)[None, :, None, None], rr[:, None], cc[:, None]]
+    x = _windows(crops, index, random_corners(n, h, w, big, gen), big)
     height, width = frame
     corners = random_corners(n, height, width, size, gen)
     maps = position_maps(replace_corners(corners, replace, height, width, size, gen), size, height, width)

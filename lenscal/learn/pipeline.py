@@ -128,13 +128,14 @@ class _Run:
         self.gain0 = np.full(3, float(np.exp(np.mean(np.log(mean_b / mean_s)))))
         crops = [patches.centre_crop(img, s.centre_fraction, s.patch + kernel_size - 1 + 8, CENTRE_MAX)
                  for img in sharp]
-        self.crops = torch.from_numpy(np.stack(crops)) * torch.tensor(self.gain0 * self.scale, dtype=torch.float32)[:, None, None]
+        level = torch.tensor(self.gain0 * self.scale, dtype=torch.float32)[:, None, None]  # into the blurry set's units
+        self.crops = torch.from_numpy(np.stack(crops)) * level
         # the centre crops (the sharpest part) serve the width readings and the self-check; step 2
         # takes its crops from the whole frames when they are to come from their own place
         self.frames = None
         if s.sharp_place == "own":
-            self.frames = torch.from_numpy(np.stack([np.ascontiguousarray(img.transpose(2, 0, 1), np.float32) for img in sharp]))
-            self.frames *= torch.tensor(self.gain0 * self.scale, dtype=torch.float32)[:, None, None]
+            self.frames = torch.from_numpy(np.stack([np.ascontiguousarray(img.transpose(2, 0, 1), np.float32)
+                                                     for img in sharp])) * level
         self.gen = torch.Generator().manual_seed(seed)
         torch.manual_seed(seed)
         self.flow = FlowTrainer(VelocityUNet(s.channels, s.fourier).to(device), s.step1_lr, EMA_STD)
