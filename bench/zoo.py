@@ -664,6 +664,7 @@ def merge(path: Path, others: list[Path]) -> list[dict]:
 
 
 def main() -> None:
+    global STEP1_CACHE, TAG, SOLVER, RL, LEARN, THREADS
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", nargs="*", default=None)
     ap.add_argument("--quick", action="store_true", help="the quick subset (small frames), for iterating")
@@ -697,7 +698,6 @@ def main() -> None:
         for c in chosen:
             print(c)
         return
-    global STEP1_CACHE, TAG, SOLVER, RL, LEARN, THREADS
     STEP1_CACHE = args.step1_cache
     TAG, SOLVER, RL, LEARN, THREADS = args.tag, json.loads(args.solver), not args.no_rl, not args.no_learn, args.threads
     if args.merge:
