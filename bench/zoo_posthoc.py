@@ -49,14 +49,16 @@ def replay(case, tag: str, modes: list[str], lateral: str, evaluate: bool) -> li
     for mode in modes:
         grid = grid0
         info = {}
-        if mode != "off":
+        if mode == "truth":  # the true grid, read by the same check (what a right grid scores)
+            grid = torch.from_numpy(true8).double()
+        elif mode != "off":
             gen = torch.Generator().manual_seed(1)
             tiles = widths.sharp_tiles(run.crops, gen) * gain
             blurry_g = [img[:, :, 1] * np.float32(run.scale) for img in blurry]
             sharp_g = [img[:, :, 1] * np.float32(run.scale * run.gain0[1]) for img in sharp]
             grid, info = widths.calibrate(grid0, blurry_g, tiles, run.noise_rgb[1] * run.scale, True, gen, mode=mode,
                                           sharp_g=sharp_g)
-        if lateral == "measured":
+        if lateral == "measured" and mode != "truth":
             coef, _ = measure_lateral(blurry)
             grid = set_lateral(grid, coef, run.frame)
         gen = torch.Generator().manual_seed(2)
@@ -67,13 +69,13 @@ def replay(case, tag: str, modes: list[str], lateral: str, evaluate: bool) -> li
         row = {"case": case.name, "mode": mode, "l2_ratio": round(rep["l2"] / rep["l2_gaussian"], 3),
                "ncc": round(rep["ncc_mean"], 4), "lateral": round(rep["lateral_colour_error_mean"], 3),
                "check": check.passed, "agreement": check.agreement, "reasons": check.reasons,
-               "cells": info.get("cells"), "report": rep}
+               "cells": info.get("cells"), "report": rep, "forward": forward}
         if evaluate:
             g = grid.numpy().astype(np.float32)
             gains = zoo.evaluate_grids(case, folder, {"learned": g, "true": true8})
             row["gain"], row["gain_true"] = gains["learned"], gains["true"]
         out.append(row)
-        print(json.dumps({k: v for k, v in row.items() if k not in ("cells", "report", "reasons")}), flush=True)
+        print(json.dumps({k: v for k, v in row.items() if k not in ("cells", "report", "reasons", "forward")}), flush=True)
     return out
 
 
@@ -81,7 +83,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", nargs="+", required=True)
     ap.add_argument("--tag", default="default")
-    ap.add_argument("--modes", nargs="+", default=["off", "relative", "level", "absolute", "pattern"])
+    ap.add_argument("--modes", nargs="+", default=["off", "relative", "level", "absolute", "pattern"],
+                    help="edge-width modes after step 2 (learn.widths.MODES), off, or truth (the true grid)")
     ap.add_argument("--lateral", default="learned", choices=["learned", "measured"])
     ap.add_argument("--no-eval", action="store_true")
     ap.add_argument("--percentile", type=float, default=None, help="of edge widths read per place (learn.widths)")
