@@ -238,7 +238,8 @@ def _learn_from(sharp_set: Shoot, sharp: list[Photo], blurry_set: Shoot, output:
                         seed=request.seed, device=request.device, grid_shape=(request.grid, request.grid),
                         checkpoint_dir=checkpoints, resume=resume, progress=progress, overrides=request.overrides,
                         diffraction=diffraction["scales_px"], f_number=blurry_set.meta.f_number,
-                        f_number_sharp=sharp_set.meta.f_number, step1_cache=step1_cache, options=request.options)
+                        f_number_sharp=sharp_set.meta.f_number, step1_cache=step1_cache, options=request.options,
+                        devignetted=all(p.devignetted for p in [*sharp, *blurry]))
     if on_result is not None:  # a caller that scores the learn keeps what it found before it is judged
         on_result(result)
     if result.check is not None and not result.check.passed and not request.force:
@@ -252,6 +253,7 @@ def _learn_from(sharp_set: Shoot, sharp: list[Photo], blurry_set: Shoot, output:
                "step2_cycles": result.settings.get("step2_cycles"),
                "resumed_at": result.history.get("resumed_at", []),
                "diffraction": diffraction, "magnify": result.settings["magnify"],
+               "sharp_place": result.settings["sharp_place"],
                "edge_widths": result.history.get("edge_widths"), "lateral": result.settings["lateral"],
                "check": result.check.to_dict() if result.check is not None else None,
                "notes": learn_notes(diffraction, result.settings["magnify"], result.history.get("edge_widths"),

@@ -101,8 +101,8 @@ class _Run:
 
     def __init__(self, sharp, blurry, s: LearnSettings, seed: int, device: torch.device, grid_shape, kernel_size,
                  checkpoint: Path | None, progress: Progress | None, diffraction: tuple[float, ...] | None = None,
-                 f_number: float | None = None, options: RunOptions | None = None):
-        s = resolve_auto(s, diffraction_limited(f_number, diffraction))  # "auto" made definite
+                 f_number: float | None = None, options: RunOptions | None = None, devignetted: bool | None = None):
+        s = resolve_auto(s, diffraction_limited(f_number, diffraction), devignetted)  # "auto" made definite
         self.s, self.device, self.seed = s, device, seed
         self.options = options or RunOptions()
         self.scales = [float(v) for v in diffraction] if diffraction else None
@@ -377,7 +377,7 @@ def learn_grid(sharp: list[np.ndarray], blurry: list[np.ndarray], *, preset: str
                resume: bool = False, progress: Progress | None = None, overrides: dict | None = None,
                diffraction: tuple[float, float, float] | None = None, f_number: float | None = None,
                step1_cache: Path | None = None, options: RunOptions | None = None,
-               f_number_sharp: float | None = None) -> LearnResult:
+               f_number_sharp: float | None = None, devignetted: bool | None = None) -> LearnResult:
     """Learn the PSF grid that blurs the sharp set into the blurry set, place by place.
 
     ``sharp`` and ``blurry`` are linear float32 (H, W, 3) photos of one size (1.0 = sensor white),
@@ -389,6 +389,7 @@ def learn_grid(sharp: list[np.ndarray], blurry: list[np.ndarray], *, preset: str
     ``f_number``: the blurry set's, which (with ``diffraction``) decides ``magnify="auto"``;
     with ``f_number_sharp`` (the sharp set's) it also decides whether sets whose edges look
     alike are refused (learn.widths.Sharpness.refusal).
+    ``devignetted``: whether both sets' vignetting was corrected (decides ``sharp_place="auto"``).
     ``options``: how it runs (threads, how often it reports and saves), not what it learns.
     """
     s = get_settings(preset, overrides)
@@ -405,7 +406,8 @@ def learn_grid(sharp: list[np.ndarray], blurry: list[np.ndarray], *, preset: str
     path = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None
     if progress:
         progress("preparing patches", 0, 1, {})
-    run = _Run(sharp, blurry, s, seed, dev, grid_shape, kernel_size, path, progress, diffraction, f_number, options)
+    run = _Run(sharp, blurry, s, seed, dev, grid_shape, kernel_size, path, progress, diffraction, f_number, options,
+               devignetted)
     if resume:
         if path is None or not path.exists():
             raise LenscalError("nothing to resume: no learning checkpoint", checkpoint_dir,

@@ -20,7 +20,7 @@ from lenscal.errors import LenscalError
 MAGNIFY = ("off", "node")  # how the fine grid's kernel scales are learned (match.GridModule.log_scales)
 # the settings that take one of a few names
 CHOICES = {"magnify": ("auto", *MAGNIFY), "edge_widths": ("auto", "relative", "absolute", "level", "pattern", "off"),
-           "lateral": ("measured", "learned", "unmeasured"), "sharp_place": ("own", "random")}
+           "lateral": ("measured", "learned", "unmeasured"), "sharp_place": ("auto", "own", "random")}
 
 # every setting a user may change with --set, and what it means (docs/method.md lists them too)
 SETTINGS: dict[str, str] = {
@@ -39,7 +39,8 @@ SETTINGS: dict[str, str] = {
     "kernel_average": "the kernels reported are averaged over about 1/(1 - this) cycles (0 = the last)",
     "init_width": "px, the Gaussian every kernel starts as",
     "coarse": "learn this grid first, e.g. [3,3], then refine it to the full grid (null = no coarse grid)",
-    "sharp_place": "step 2's sharp crops: own (from the whole frame, at their own place) or random (centre crops, anywhere)",
+    "sharp_place": ("step 2's sharp crops: own (from the whole frame, at their own place), random (centre crops, "
+                    "anywhere) or auto (own when both sets were devignetted, else random)"),
     "mirror": "average the grid with its mirror images (true for a centred lens; false for a decentred one)",
     "magnify": "a learned scale per node of the fine grid: node, off or auto (node unless diffraction-limited)",
     "edge_widths": ("after step 2, match the kernels' widths to the blurry photos' edges: auto (pattern unless "
@@ -103,9 +104,9 @@ class LearnSettings:
     # where step 2's sharp crops come from (learn.patches.sample_own_place): at their own place the
     # two sets' composition (a detailed subject in the middle, soft backgrounds at the borders) is
     # compared like with like; centre crops shown anywhere read the borders' softer scenes as blur
-    sharp_place: str = "own"
+    sharp_place: str = "auto"
     # "auto" values are made definite by resolve_auto, from whether the blurry set is
-    # diffraction-limited; see there for why
+    # diffraction-limited and whether the photos were devignetted; see there for why
     magnify: str = "auto"
     edge_widths: str = "auto"  # learn.widths
     # learn.lateral: measured, and kept as measured after step 2 (learn.lateral.set_lateral):
@@ -173,14 +174,20 @@ class Paper(LearnSettings):
 PRESETS: dict[str, type[LearnSettings]] = {"fast": Fast, "paper": Paper}
 
 
-def resolve_auto(settings: LearnSettings, diffraction_limited: bool | None) -> LearnSettings:
-    """``magnify`` and ``edge_widths`` "auto" made definite. A scale per node and the widths
-    checked against the photos' edges where aberrations dominate (they grow with field height,
-    and the width pattern is what the kernels miss wide open); neither where diffraction does
-    (flat across the frame, so all they could learn there is the photos' composition) or where
-    the f-number is unknown (optics.diffraction.diffraction_limited)."""
+def resolve_auto(settings: LearnSettings, diffraction_limited: bool | None,
+                 devignetted: bool | None = None) -> LearnSettings:
+    """``magnify``, ``edge_widths`` and ``sharp_place`` "auto" made definite. A scale per node and
+    the widths checked against the photos' edges where aberrations dominate (they grow with field
+    height, and the width pattern is what the kernels miss wide open); neither where diffraction
+    does (flat across the frame, so all they could learn there is the photos' composition) or
+    where the f-number is unknown (optics.diffraction.diffraction_limited). Sharp crops from their
+    own place only in devignetted photos: with the vignetting left in, the kernels learned from
+    them came out too narrow (likely because the borders' crops are darker, so noisier for their
+    level, than step 2's one noise level for the whole frame models)."""
     aberrations = diffraction_limited is False
     changes = {}
+    if settings.sharp_place == "auto":
+        changes["sharp_place"] = "own" if devignetted else "random"
     if settings.magnify == "auto":
         changes["magnify"] = "node" if aberrations else "off"
     if settings.edge_widths == "auto":

@@ -93,6 +93,12 @@ def test_kernel_scales_are_learned_only_where_aberrations_dominate():
     # the lateral colour is measured and kept, whatever the aperture; the published method learns it
     assert resolve_auto(auto, False).lateral == "measured" and resolve_auto(auto, True).lateral == "measured"
     assert resolve_auto(get_settings("paper"), False).lateral == "unmeasured"
+    # sharp crops from their own place only where the photos were devignetted
+    assert auto.sharp_place == "auto"
+    assert resolve_auto(auto, False, True).sharp_place == "own"
+    assert resolve_auto(auto, False, False).sharp_place == "random" and resolve_auto(auto, True).sharp_place == "random"
+    assert resolve_auto(get_settings("fast", {"sharp_place": "own"}), True, False).sharp_place == "own"
+    assert resolve_auto(get_settings("paper"), False, True).sharp_place == "random"
 
 
 def test_gain_between_sets_is_estimated_from_means(sets):
