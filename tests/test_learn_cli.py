@@ -44,6 +44,8 @@ def test_learn_writes_profile_pictures_and_summary(small_shoot, tmp_path):
     assert summary["magnify"] == "off" and profile.settings["magnify"] == "off"
     assert summary["edge_widths"] is None and profile.settings["edge_widths"] == "off"
     assert profile.settings["lateral"] == "measured"  # measured in the blurry photos and kept
+    # lensfun knows the GX9 and its lens, so both sets were devignetted: sharp crops at their own place
+    assert summary["sharp_place"] == "own" and profile.settings["sharp_place"] == "own"
     # what the CLI says without --json, one sentence per thing the learn did beyond its usual course
     assert len(summary["notes"]) == 1 and summary["notes"][0].startswith("diffraction modelled: pixel pitch 3.30 um")
     assert tuple(profile.psf.grid_shape) == (2, 2) and profile.psf.kernel_size == 13
@@ -99,13 +101,15 @@ def test_a_wide_open_set_learns_the_kernel_widths_node_by_node(tmp_path):
     simulate_shoot(sorted(EXAMPLES.glob("*.png")), shoot,
                    ShootPlan(extreme="wide", n_sharp=2, n_blurry=2, n_test=0, megapixels=0.1, seed=2))
     out = tmp_path / "wide.json"
-    r = run_cli(*learn_args(shoot, out), "--pixel-pitch", "3.3")
+    r = run_cli(*learn_args(shoot, out), "--pixel-pitch", "3.3", "--vignetting", "off")
     assert r.returncode == 0, r.stderr
     assert "kernel widths learned node by node" in r.stderr and "diffraction modelled" not in r.stderr
     assert "matched to the blurry photos' edges" in r.stderr
     profile = LensProfile.load(out)
     assert profile.settings["magnify"] == "node" and profile.f_number_blurry == 1.7
     assert profile.settings["edge_widths"] == "pattern" and profile.settings["lateral"] == "measured"
+    # the vignetting left in (--vignetting off): sharp crops from the centre (sharp_place=auto)
+    assert profile.settings["sharp_place"] == "random"
     assert np.allclose(profile.grid().sum((-2, -1)), 1, atol=1e-4)
 
 
