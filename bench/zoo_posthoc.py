@@ -45,6 +45,7 @@ def replay(case, tag: str, modes: list[str], lateral: str, evaluate: bool) -> li
     true8, _ = zoo.truth(case)
     step2 = torch.from_numpy(saved["step2"]).double()
     grid0 = mirror_average(step2)
+    coef = measure_lateral(blurry)[0] if lateral == "measured" else None  # the same for every mode
     out = []
     for mode in modes:
         grid = grid0
@@ -58,8 +59,7 @@ def replay(case, tag: str, modes: list[str], lateral: str, evaluate: bool) -> li
             sharp_g = [img[:, :, 1] * np.float32(run.scale * run.gain0[1]) for img in sharp]
             grid, info = widths.calibrate(grid0, blurry_g, tiles, run.noise_rgb[1] * run.scale, True, gen, mode=mode,
                                           sharp_g=sharp_g)
-        if lateral == "measured" and mode != "truth":
-            coef, _ = measure_lateral(blurry)
+        if coef is not None and mode != "truth":
             grid = set_lateral(grid, coef, run.frame)
         gen = torch.Generator().manual_seed(2)
         forward = widths.forward_check(grid, [img * np.float32(run.scale) for img in blurry], run.crops * gain,

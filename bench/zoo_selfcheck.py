@@ -62,30 +62,25 @@ def collect(files: list[Path], out: Path) -> list[dict]:
     return done
 
 
-def _share(forward: dict, px2: float, rel: float) -> dict[str, float]:
-    """Per channel: the share of places whose predicted w^2 is within the tolerance of the measured."""
-    out = {}
-    for name, ch in forward["channels"].items():
-        m = np.array([np.nan if v is None else v for v in ch["measured_px2"]], float)
-        p = np.array([np.nan if v is None else v for v in ch["predicted_px2"]], float)
-        both = np.isfinite(m) & np.isfinite(p)
-        if both.sum() < 2:
-            continue
-        ok = np.abs(p - m)[both] <= np.maximum(px2, rel * np.abs(m[both]))
-        out[name] = float(ok.mean())
-    return out
-
-
-def _bias(forward: dict) -> dict[str, float]:
-    """Per channel: the median over places of predicted minus measured w^2."""
-    out = {}
+def _readings(forward: dict):
+    """Per channel with at least two places read both ways: (name, measured w^2, predicted w^2)."""
     for name, ch in forward["channels"].items():
         m = np.array([np.nan if v is None else v for v in ch["measured_px2"]], float)
         p = np.array([np.nan if v is None else v for v in ch["predicted_px2"]], float)
         both = np.isfinite(m) & np.isfinite(p)
         if both.sum() >= 2:
-            out[name] = float(np.median((p - m)[both]))
-    return out
+            yield name, m[both], p[both]
+
+
+def _share(forward: dict, px2: float, rel: float) -> dict[str, float]:
+    """Per channel: the share of places whose predicted w^2 agrees with the measured (the
+    self-check's own test, learn.widths.agrees, at the given tolerance)."""
+    return {name: float(widths.agrees(p, m, px2, rel).mean()) for name, m, p in _readings(forward)}
+
+
+def _bias(forward: dict) -> dict[str, float]:
+    """Per channel: the median over places of predicted minus measured w^2."""
+    return {name: float(np.median(p - m)) for name, m, p in _readings(forward)}
 
 
 def passes(entry: dict, which: str, px2: float, rel: float, share: float, bias: float | None) -> bool:

@@ -1,5 +1,6 @@
 """The benchmark and developer scripts are not run by the suite (they take hours), so a slip in
-one would go unnoticed until someone needs it: each must at least compile and answer --help."""
+one would go unnoticed until someone needs it: each must at least compile, and the zoo must list
+its cases."""
 
 import py_compile
 import subprocess

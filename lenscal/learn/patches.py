@@ -2,8 +2,8 @@
 
 Pixel (i, j) of an H x W image sits at (i / (H - 1), j / (W - 1)). A patch is described by the
 full-frame pixel of its top-left corner; its position map and its centre follow from that, so
-step 1 (real blurry patches) and step 2 (sharp centre crops given a random place on the frame)
-share exactly the same slopes and range. Sampling gathers only the requested pixels with fancy
+step 1 (real blurry patches) and step 2 (sharp crops at their own place, or centre crops given a
+random place on the frame) share exactly the same slopes and range. Sampling gathers only the requested pixels with fancy
 indexing: no per-patch copy of a full image is ever made.
 """
 
@@ -83,29 +83,20 @@ def centre_crop(image: np.ndarray, fraction: float, minimum: int, maximum: int) 
     return np.ascontiguousarray(image[r0:r0 + h, c0:c0 + w].transpose(2, 0, 1), dtype=np.float32)
 
 
-def _windows(images: torch.Tensor, index: torch.Tensor, tops: torch.Tensor, size: int) -> torch.Tensor:
-    """The (n, C, size, size) windows of ``images[index]`` (N, C, H, W) whose top-left pixels are
-    ``tops`` (n, 2), gathered in one indexing operation."""
-    ramp = torch.arange(size)
-    rr = (tops[:, 0, None] + ramp)[:, :, None]
-    cc = (tops[:, 1, None] + ramp)[:, None, :]
-    return images[index[:, None, None, None], torch.arange(images.shape[1])[None, :, None, None], rr[:, None], cc[:, None]]
-
-
-def sample_own_place(frames: torch.Tensor, n: int, size: int, kernel_size: int,
+def sample_own_place(images: list[np.ndarray], n: int, size: int, kernel_size: int,
                      gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Sharp crops of size + K - 1 from whole sharp frames (N, 3, H, W), each at its own place.
+    """Sharp crops of size + K - 1 from whole sharp photos (H, W, 3), each at its own place.
 
     The place's content is what the sharp photos hold there (a subject in the middle, sky at the
     top), as the blurry photos do at the same place: like is compared with like, so the scenes'
     composition is not read as blur. Returns (crops, maps, centres) as :func:`sample_clean`.
     """
     big = size + kernel_size - 1
-    m, _, height, width = frames.shape
+    height, width = images[0].shape[:2]
     half = (kernel_size - 1) // 2
-    index = torch.randint(0, m, (n,), generator=gen)
+    index = torch.randint(0, len(images), (n,), generator=gen)
     corners = random_corners(n, height - 2 * half, width - 2 * half, size, gen) + half
-    x = _windows(frames, index, corners - half, big)
+    x = gather(images, index, corners - half, big)
     return x, position_maps(corners, size, height, width), centres(corners, size, height, width)
 
 
@@ -122,7 +113,11 @@ def sample_clean(crops: torch.Tensor, n: int, size: int, kernel_size: int, frame
     big = size + kernel_size - 1
     m, _, h, w = crops.shape
     index = torch.randint(0, m, (n,), generator=gen)
-    x = _windows(crops, index, random_corners(n, h, w, big, gen), big)
+    src = random_corners(n, h, w, big, gen)
+    ramp = torch.arange(big)
+    rr = (src[:, 0, None] + ramp)[:, :, None]
+    cc = (src[:, 1, None] + ramp)[:, None, :]
+    x = crops[index[:, None, None, None], torch.arange(3)[None, :, None, None], rr[:, None], cc[:, None]]
     height, width = frame
     corners = random_corners(n, height, width, size, gen)
     maps = position_maps(replace_corners(corners, replace, height, width, size, gen), size, height, width)

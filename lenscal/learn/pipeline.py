@@ -128,14 +128,10 @@ class _Run:
         self.gain0 = np.full(3, float(np.exp(np.mean(np.log(mean_b / mean_s)))))
         crops = [patches.centre_crop(img, s.centre_fraction, s.patch + kernel_size - 1 + 8, CENTRE_MAX)
                  for img in sharp]
-        level = torch.tensor(self.gain0 * self.scale, dtype=torch.float32)[:, None, None]  # into the blurry set's units
-        self.crops = torch.from_numpy(np.stack(crops)) * level
-        # the centre crops (the sharpest part) serve the width readings and the self-check; step 2
-        # takes its crops from the whole frames when they are to come from their own place
-        self.frames = None
-        if s.sharp_place == "own":
-            self.frames = torch.from_numpy(np.stack([np.ascontiguousarray(img.transpose(2, 0, 1), np.float32)
-                                                     for img in sharp])) * level
+        # into the blurry set's units; the centre crops (the sharpest part) serve the width readings
+        # and the self-check, and step 2 where its crops are not to come from their own place
+        self.level = torch.tensor(self.gain0 * self.scale, dtype=torch.float32)[:, None, None]
+        self.crops = torch.from_numpy(np.stack(crops)) * self.level
         self.gen = torch.Generator().manual_seed(seed)
         torch.manual_seed(seed)
         self.flow = FlowTrainer(VelocityUNet(s.channels, s.fourier).to(device), s.step1_lr, EMA_STD)
@@ -154,8 +150,9 @@ class _Run:
         return patches.model_view(y * self.scale).to(self.device), pos.to(self.device)
 
     def clean_batch(self, n: int):
-        if self.frames is not None:
-            x, pos, c = patches.sample_own_place(self.frames, n, self.s.patch, self.k, self.gen)
+        if self.s.sharp_place == "own":  # gathered from the whole photos, scaled patch by patch
+            x, pos, c = patches.sample_own_place(self.sharp, n, self.s.patch, self.k, self.gen)
+            x = x * self.level
         else:
             x, pos, c = patches.sample_clean(self.crops, n, self.s.patch, self.k, self.frame, self.gen)
         return x.to(self.device), pos.to(self.device), c

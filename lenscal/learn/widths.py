@@ -326,6 +326,12 @@ AGREE_PX2, AGREE_REL = 0.35, 0.3  # a predicted edge width agrees with the photo
 AGREE_SHARE = 0.75  # of the measured places, per channel, for the self-check to pass
 
 
+def agrees(predicted: np.ndarray, measured: np.ndarray, px2: float = AGREE_PX2, rel: float = AGREE_REL) -> np.ndarray:
+    """Whether each predicted edge w^2 is within the tolerance of the measured one (False where
+    either is missing)."""
+    return np.abs(predicted - measured) <= np.maximum(px2, rel * np.abs(measured))
+
+
 def forward_check(grid: torch.Tensor, blurry: list[np.ndarray], crops: torch.Tensor, sigma: tuple[float, ...],
                   mirror: bool, gen: torch.Generator) -> dict:
     """Does the grid, applied to the sharp centre crops, reproduce the sharpest-edge widths the
@@ -349,7 +355,7 @@ def forward_check(grid: torch.Tensor, blurry: list[np.ndarray], crops: torch.Ten
             predicted.append(np.percentile(w2, PERCENTILE) if len(w2) >= MIN_EDGES // 4 else np.nan)
         m, p = measured.reshape(-1)[unique], np.asarray(predicted)
         both = np.isfinite(m) & np.isfinite(p)
-        agree = both & (np.abs(p - m) <= np.maximum(AGREE_PX2, AGREE_REL * np.abs(m)))
+        agree = both & agrees(p, m)
         out["channels"][name] = {"measured_px2": _rounded(m), "predicted_px2": _rounded(p),
                                  "agree": agree.tolist(), "places": int(both.sum())}
     return out

@@ -46,9 +46,8 @@ def test_own_place_crops_come_from_where_they_are_shown():
     # each crop holds the sharp frame's pixels around the very place its position map names, with
     # the kernel's half-width of context on every side
     h, w, p, k = 40, 70, 8, 5
-    frames = torch.from_numpy(np.stack(_coded_images(2, h, w)).transpose(0, 3, 1, 2).copy())
     gen = torch.Generator().manual_seed(3)
-    x, maps, centres = patches.sample_own_place(frames, 200, p, k, gen)
+    x, maps, centres = patches.sample_own_place(_coded_images(2, h, w), 200, p, k, gen)
     assert x.shape == (200, 3, p + k - 1, p + k - 1)
     inner = x[:, :, k // 2:k // 2 + p, k // 2:k // 2 + p]
     assert torch.allclose((maps[:, 0] + 1) / 2 * (h - 1), inner[:, 1], atol=1e-3)
