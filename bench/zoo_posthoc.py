@@ -61,9 +61,7 @@ def replay(case, tag: str, modes: list[str], lateral: str, evaluate: bool) -> li
                                           sharp_g=sharp_g)
         if coef is not None and mode != "truth":
             grid = set_lateral(grid, coef, run.frame)
-        gen = torch.Generator().manual_seed(2)
-        forward = widths.forward_check(grid, [img * np.float32(run.scale) for img in blurry], run.crops * gain,
-                                       tuple(v * run.scale for v in run.noise_rgb), True, gen)
+        forward = run.forward(grid, gain)
         check = judge(forward)
         rep = grid_report(grid, true8)
         row = {"case": case.name, "mode": mode, "l2_ratio": round(rep["l2"] / rep["l2_gaussian"], 3),

@@ -320,15 +320,22 @@ class _Run:
             return kernels
         return set_lateral(kernels, np.asarray(self.history["lateral_measured"]["coefficients"]), self.frame)
 
+    def forward(self, kernels: torch.Tensor, gain: float) -> dict:
+        """The self-check's readings of a grid (learn.widths.forward_check), with ``gain`` the
+        learned G exposure ratio relative to the starting one (the crops' units to the blurry
+        photos')."""
+        level = tuple(float(v) * gain for v in self.level.reshape(-1))
+        sharp_noise = [float(np.median([plane_noise(img[:, :, c]) for img in self.sharp])) * level[c] for c in range(3)]
+        gen = torch.Generator().manual_seed(self.seed + 2)
+        blurry = [img * np.float32(self.scale) for img in self.blurry]
+        return widths.forward_check(kernels, blurry, self.sharp, self.crops * gain, level,
+                                    tuple(v * self.scale for v in self.noise_rgb), tuple(sharp_noise), self.s.mirror, gen)
+
     def self_check(self, kernels: torch.Tensor) -> SelfCheck:
         """Does the final grid, applied to the sharp crops, reproduce the blurry photos' edges?"""
         if self.progress:
             self.progress(CHECK, 0, 1, {})
-        gain = float(self.matcher.grid.gains().detach().cpu()[1])
-        gen = torch.Generator().manual_seed(self.seed + 2)
-        blurry = [img * np.float32(self.scale) for img in self.blurry]
-        forward = widths.forward_check(kernels, blurry, self.crops * gain, tuple(v * self.scale for v in self.noise_rgb),
-                                       self.s.mirror, gen)
+        forward = self.forward(kernels, float(self.matcher.grid.gains().detach().cpu()[1]))
         self.history["self_check"] = forward
         if self.progress:
             self.progress(CHECK, 1, 1, {})
