@@ -324,12 +324,10 @@ class _Run:
         """The self-check's readings of a grid (learn.widths.forward_check), with ``gain`` the
         learned G exposure ratio relative to the starting one (the crops' units to the blurry
         photos')."""
-        level = tuple(float(v) * gain for v in self.level.reshape(-1))
-        sharp_noise = [float(np.median([plane_noise(img[:, :, c]) for img in self.sharp])) * level[c] for c in range(3)]
         gen = torch.Generator().manual_seed(self.seed + 2)
         blurry = [img * np.float32(self.scale) for img in self.blurry]
-        return widths.forward_check(kernels, blurry, self.sharp, self.crops * gain, level,
-                                    tuple(v * self.scale for v in self.noise_rgb), tuple(sharp_noise), self.s.mirror, gen)
+        return widths.forward_check(kernels, blurry, self.crops * gain, tuple(v * self.scale for v in self.noise_rgb),
+                                    self.s.mirror, gen)
 
     def self_check(self, kernels: torch.Tensor) -> SelfCheck:
         """Does the final grid, applied to the sharp crops, reproduce the blurry photos' edges?"""

@@ -221,19 +221,13 @@ def sharp_tiles(crops: torch.Tensor, gen: torch.Generator, count: int = TILES, c
 
 
 class _Blurrer:
-    """The sharp tiles blurred by any kernel, plus noise, read at SCALES, all by FFT: one forward
-    transform of tiles and noise, then six inverse ones per kernel.
+    """The sharp tiles blurred by any kernel, plus fixed noise, read at SCALES, all by FFT: one
+    forward transform of tiles and noise, then six inverse ones per kernel."""
 
-    The tiles carry their own noise (``tiles_sigma``), which a kernel smooths; the noise added
-    brings the total up to the blurry photos' ``sigma`` (none where the tiles' own is already as
-    much), so a kernel's tiles are as noisy as the photos they are compared with.
-    """
-
-    def __init__(self, tiles: torch.Tensor, sigma: float, gen: torch.Generator, tiles_sigma: float = 0.0):
+    def __init__(self, tiles: torch.Tensor, sigma: float, gen: torch.Generator):
         self.size = tiles.shape[-1]
-        self.sigma, self.tiles_sigma = sigma, tiles_sigma
         self.f_tiles = torch.fft.rfft2(tiles)
-        self.f_noise = torch.fft.rfft2(torch.randn(tiles.shape, generator=gen))
+        self.f_noise = torch.fft.rfft2(sigma * torch.randn(tiles.shape, generator=gen))
         fy = torch.fft.fftfreq(self.size)[:, None]
         fx = torch.fft.rfftfreq(self.size)[None, :]
         self.derivatives = []
@@ -247,9 +241,7 @@ class _Blurrer:
         padded = torch.zeros(self.size, self.size)
         padded[:k, :k] = kernel.float()
         padded = torch.roll(padded, (-(k // 2), -(k // 2)), (0, 1))  # centred at the origin
-        left = self.tiles_sigma**2 * float((kernel.double() ** 2).sum())  # the tiles' own noise after the kernel
-        added = float(np.sqrt(max(self.sigma**2 - left, 0.0)))
-        spectrum = self.f_tiles * torch.fft.rfft2(padded) + added * self.f_noise
+        spectrum = self.f_tiles * torch.fft.rfft2(padded) + self.f_noise
         m = []
         for dy, dx in self.derivatives:
             gy = torch.fft.irfft2(spectrum * dy, s=(self.size, self.size))
@@ -340,48 +332,30 @@ def agrees(predicted: np.ndarray, measured: np.ndarray, px2: float = AGREE_PX2, 
     return np.abs(predicted - measured) <= np.maximum(px2, rel * np.abs(measured))
 
 
-def _percentile(w2: np.ndarray) -> float:
-    """The PERCENTILE of a kernel's tiles' edge w^2, NaN on too few edges."""
-    return float(np.percentile(w2, PERCENTILE)) if len(w2) >= MIN_EDGES // 4 else np.nan
-
-
-def forward_check(grid: torch.Tensor, blurry: list[np.ndarray], sharp: list[np.ndarray], crops: torch.Tensor,
-                  level: tuple[float, ...], sigma: tuple[float, ...], sharp_sigma: tuple[float, ...],
+def forward_check(grid: torch.Tensor, blurry: list[np.ndarray], crops: torch.Tensor, sigma: tuple[float, ...],
                   mirror: bool, gen: torch.Generator) -> dict:
-    """Does the grid, applied to the sharp centre crops, add to their edges' widths what the
-    blurry photos' edges have beyond the sharp photos' at the same places, in R, G and B?
+    """Does the grid, applied to the sharp centre crops, reproduce the sharpest-edge widths the
+    blurry photos show near each node, in R, G and B?
 
-    Like with like: both sets' sharpest edges are read at each place with one threshold, so what
-    the two share (the scenes' composition from the middle to the borders, vignetting left in,
-    the noise and the demosaicing of one camera at one ISO) cancels in their difference; the
-    crops are read with and without the kernel, with the blurry photos' noise, for what the
-    kernel adds. Reading one set alone, each of those shows up as blur or as sharpness.
-
-    ``blurry`` (H, W, 3) and ``crops`` (N, 3, h, w) share units; ``sharp`` (H, W, 3) are in their
-    own, which ``level`` (per channel) brings to those. ``sigma`` and ``sharp_sigma`` are the two
-    sets' noise per channel, in the blurry photos' units. Returns, per channel and place (cell),
-    the measured and predicted extra w^2 (and both sets' readings), and whether they agree.
+    ``blurry`` (H, W, 3) and ``crops`` (N, 3, h, w) share units (the crops carry the sets'
+    exposure ratio), ``sigma`` is the blurry photos' noise per channel in those units. Returns,
+    per channel, the measured and predicted w^2 per place (cell), and whether each agrees.
     """
     rows, cols = grid.shape[:2]
     unique = np.unique(_cells(rows, cols, mirror))
-    delta = torch.from_numpy(np.pad([[1.0]], grid.shape[-1] // 2))
     out: dict = {"channels": {}}
     for c, name in enumerate("RGB"):
-        planes_b = [np.ascontiguousarray(img[:, :, c], dtype=np.float32) for img in blurry]
-        planes_s = [np.ascontiguousarray(img[:, :, c], dtype=np.float32) for img in sharp]
-        # edges must stand out of both sets' noise (w^2 does not depend on the units; the threshold does)
-        threshold = max(edge_threshold(planes_b, sigma[c]), edge_threshold(planes_s, sharp_sigma[c] / level[c]) * level[c])
-        m_b, count = measure_edges(planes_b, rows, cols, mirror, threshold)
-        m_s, _ = measure_edges(planes_s, rows, cols, mirror, threshold / level[c])
-        blurrer = _Blurrer(sharp_tiles(crops, gen, channel=c), sigma[c], gen, sharp_sigma[c])
-        base = _percentile(blurrer.widths(delta, threshold))
-        added = np.array([_percentile(blurrer.widths(grid[r, col, c], threshold)) - base
-                          for r, col in zip(*np.divmod(unique, cols))])
-        m = (m_b - m_s).reshape(-1)[unique]
-        both = np.isfinite(m) & np.isfinite(added)
-        agree = both & agrees(added, m)
-        out["channels"][name] = {"measured_px2": _rounded(m), "predicted_px2": _rounded(added),
-                                 "blurry_px2": _rounded(m_b.reshape(-1)[unique]),
-                                 "sharp_px2": _rounded(m_s.reshape(-1)[unique]),
+        planes = [np.ascontiguousarray(img[:, :, c], dtype=np.float32) for img in blurry]
+        threshold = edge_threshold(planes, sigma[c])
+        measured, count = measure_edges(planes, rows, cols, mirror, threshold)
+        blurrer = _Blurrer(sharp_tiles(crops, gen, channel=c), sigma[c], gen)
+        predicted = []
+        for r, col in zip(*np.divmod(unique, cols)):
+            w2 = blurrer.widths(grid[r, col, c], threshold)
+            predicted.append(np.percentile(w2, PERCENTILE) if len(w2) >= MIN_EDGES // 4 else np.nan)
+        m, p = measured.reshape(-1)[unique], np.asarray(predicted)
+        both = np.isfinite(m) & np.isfinite(p)
+        agree = both & agrees(p, m)
+        out["channels"][name] = {"measured_px2": _rounded(m), "predicted_px2": _rounded(p),
                                  "agree": agree.tolist(), "places": int(both.sum())}
     return out
