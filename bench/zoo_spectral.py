@@ -1,0 +1,213 @@
+#!/usr/bin/env python3
+"""A spectral reading of the blur between the two sets, tried as a self-check on the zoo.
+
+The edge-width self-check (learn.widths.forward_check) reads too little of a kernel to judge it.
+This tries the two sets' power spectra instead: at the same places of the frame, the blurry
+set's over the sharp set's is the kernel's |K(f)|^2 times what the scenes differ by. Scenes
+differ in contrast and exposure (a constant in log R) and in spectral slope; only the constant is
+fitted out: log R(f) = a - 4 pi^2 w^2 f^2 (a Gaussian's |K|^2), read between 0.04 cycles/px and
+where either set's spectrum comes within ABOVE times its own top bins (the blurry set's are its
+noise floor, subtracted). Fitting a slope term b log f too takes the blur for slope on a band this short. The
+same fit on a grid's own |K|^2 gives the width it predicts, like with like.
+
+    .venv/bin/python bench/zoo_spectral.py --collect CASE...        # spectra, bench_out/spectral/CASE.npz
+    .venv/bin/python bench/zoo_spectral.py --score bench/results_zoo_selfcheck_relative.json --out bench/results_zoo_spectral.json
+
+Then a guard is chosen on the tuning half and read on the validation half: refuse a grid whose G
+width (median over the zones) exceeds K times the photos' plus T, K the least that passes every
+tuning case's TRUE grid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import zoo  # noqa: E402
+
+from lenscal.develop import DevelopSettings  # noqa: E402
+from lenscal.io.shoot import scan_shoot  # noqa: E402
+from lenscal.optics.psf import mirror_average  # noqa: E402
+from lenscal.workflow import develop_shoot, with_shared_white_balance  # noqa: E402
+
+TILE = 64
+BINS = np.linspace(0.0, 0.5, 33)  # cycles/px, radial
+CACHE = ROOT / "bench_out" / "spectral"
+ZONES = ((1, 1), (0, 1), (1, 0), (0, 0))  # centre, top/bottom, left/right, corners (3x3, mirror-pooled)
+
+
+def _radial(power: np.ndarray) -> np.ndarray:
+    """(..., T, T) power spectra (fftshift-free) radially averaged into BINS."""
+    f = np.hypot(*np.meshgrid(np.fft.fftfreq(power.shape[-2]), np.fft.fftfreq(power.shape[-1]), indexing="ij"))
+    idx = np.clip(np.digitize(f, BINS) - 1, 0, len(BINS) - 2)
+    out = np.zeros(power.shape[:-2] + (len(BINS) - 1,))
+    for b in range(len(BINS) - 1):
+        sel = idx == b
+        if sel.any():
+            out[..., b] = power[..., sel].mean(-1)
+    return out
+
+
+def zone_spectra(images: list[np.ndarray]) -> np.ndarray:
+    """(4 zones, 3 channels, bins): mean radial power of Hann-windowed TILE tiles, mirror-pooled zones."""
+    window = np.outer(np.hanning(TILE), np.hanning(TILE)).astype(np.float32)
+    acc = np.zeros((4, 3, len(BINS) - 1))
+    count = np.zeros(4)
+    for img in images:
+        h, w = img.shape[:2]
+        for y in range(0, h - TILE + 1, TILE):
+            for x in range(0, w - TILE + 1, TILE):
+                zy = min(int(3 * (y + TILE / 2) / h), 2)
+                zx = min(int(3 * (x + TILE / 2) / w), 2)
+                z = ZONES.index((min(zy, 2 - zy), min(zx, 2 - zx)))
+                t = img[y:y + TILE, x:x + TILE].transpose(2, 0, 1).astype(np.float64)
+                t = (t - t.mean((-2, -1), keepdims=True)) * window
+                acc[z] += _radial(np.abs(np.fft.fft2(t)) ** 2)
+                count[z] += 1
+    return acc / np.maximum(count, 1)[:, None, None]
+
+
+def collect(name: str) -> Path:
+    case = {c.name: c for c in zoo.CASES}[name]
+    out = CACHE / f"{name}.npz"
+    if out.is_file():
+        return out
+    folder = zoo.WORK / name / "shoot"
+    s_set, b_set = scan_shoot(folder / "sharp"), scan_shoot(folder / "blurry")
+    settings = with_shared_white_balance(DevelopSettings(), s_set, b_set)
+    sharp = zone_spectra([p.pixels for p in develop_shoot(s_set, settings, "", None)])
+    blurry = zone_spectra([p.pixels for p in develop_shoot(b_set, settings, "", None)])
+    CACHE.mkdir(parents=True, exist_ok=True)
+    np.savez(out, sharp=sharp, blurry=blurry)
+    print(name, flush=True)
+    return out
+
+
+def kernel_spectra(grid: np.ndarray) -> np.ndarray:
+    """(4 zones, 3, bins): the mean radial |K|^2 of each zone's nodes (an 8x8 grid over the frame)."""
+    rows, cols = grid.shape[:2]
+    k = grid.shape[-1]
+    pad = np.zeros(grid.shape[:3] + (TILE, TILE))
+    pad[..., :k, :k] = grid
+    mtf2 = _radial(np.abs(np.fft.fft2(pad)) ** 2)  # (rows, cols, 3, bins)
+    out = np.zeros((4, 3, len(BINS) - 1))
+    for z, (zy, zx) in enumerate(ZONES):
+        sel = []
+        for r in range(rows):
+            for c in range(cols):
+                ry, cx = min(int(3 * (r + 0.5) / rows), 2), min(int(3 * (c + 0.5) / cols), 2)
+                if (min(ry, 2 - ry), min(cx, 2 - cx)) == (zy, zx):
+                    sel.append(mtf2[r, c])
+        out[z] = np.mean(sel, 0)
+    return out
+
+
+def fit_width(log_ratio: np.ndarray, f: np.ndarray) -> float:
+    """w^2 of a - 4 pi^2 w^2 f^2 fitted to ``log_ratio``."""
+    coef, *_ = np.linalg.lstsq(np.stack([np.ones_like(f), -4 * np.pi**2 * f**2], 1), log_ratio, rcond=None)
+    return float(coef[1])
+
+
+ABOVE = 10.0  # a band read where the spectra stand 30x above the floor is narrower and reads no closer
+
+
+def band(sharp: np.ndarray, blurry: np.ndarray, lo: float = 0.04, above: float = ABOVE) -> np.ndarray:
+    """The bins used: from ``lo`` up to where the blurry spectrum stays ``above`` times its own
+    noise floor (the mean of its top bins)."""
+    f = 0.5 * (BINS[:-1] + BINS[1:])
+    floor = blurry[-3:].mean()
+    ok = (f >= lo) & (blurry > above * floor) & (sharp > above * sharp[-3:].mean())
+    # contiguous from lo
+    first_bad = np.flatnonzero(~ok & (f >= lo))
+    hi = f[first_bad[0]] if len(first_bad) else 1.0
+    return (f >= lo) & (f < hi)
+
+
+def readings(spec: dict, grids: dict[str, np.ndarray]) -> dict:
+    """Per grid, zone and channel: the w^2 its |K|^2 reads, and the photos' (key "measured")."""
+    f = 0.5 * (BINS[:-1] + BINS[1:])
+    out: dict = {"measured": np.full((4, 3), np.nan), **{k: np.full((4, 3), np.nan) for k in grids}}
+    ks = {k: kernel_spectra(g) for k, g in grids.items()}
+    for z in range(4):
+        for c in range(3):
+            s, b = spec["sharp"][z, c], spec["blurry"][z, c]
+            sel = band(s, b)
+            if sel.sum() < 5:
+                continue
+            ratio = np.log(np.maximum(b[sel] - b[-3:].mean(), 1e-30) / s[sel])
+            out["measured"][z, c] = fit_width(ratio, f[sel])
+            for k in grids:
+                out[k][z, c] = fit_width(np.log(np.maximum(ks[k][z, c, sel], 1e-30)), f[sel])
+    return out
+
+
+T = 0.25  # px^2: below this a width is not told from none
+
+
+def needed(row: dict, key: str) -> float:
+    """The K at which the grid ``key`` (G, median over zones) just passes the guard."""
+    m = np.array(row["measured"], float)[:, 1]
+    g = np.array(row[key], float)[:, 1]
+    if not np.isfinite(m).any():
+        return np.nan
+    return float((np.nanmedian(g) - T) / max(np.nanmedian(m), 0.05))
+
+
+def guard(rows: list[dict]) -> dict:
+    tuning = [needed(r, "truth") for r in rows if r["half"] == "tuning"]
+    k = float(np.nanmax(tuning))
+    out = {"K": round(k, 3), "T": T, "unreadable": sorted({r["case"] for r in rows if not np.isfinite(needed(r, "truth"))})}
+    for half in ("tuning", "validation"):
+        part = [r for r in rows if r["half"] == half and np.isfinite(needed(r, "truth"))]
+        cases = {r["case"]: r for r in part}
+        good = [r for r in part if r["gain"] > 0]
+        out[half] = {"truth_refused": sorted(c for c, r in cases.items() if needed(r, "truth") > k),
+                     "worse_written": sorted(f"{r['case']}/{r['tag']}" for r in part if r["gain"] <= 0 and needed(r, "learned") <= k),
+                     "worse_refused": sorted(f"{r['case']}/{r['tag']}" for r in part if r["gain"] <= 0 and needed(r, "learned") > k),
+                     "gaining_refused": f"{sum(needed(r, 'learned') > k for r in good)}/{len(good)}"}
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--collect", nargs="*", default=None)
+    ap.add_argument("--score", type=Path, default=None, help="a zoo_selfcheck results file: its grids are read")
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    for name in args.collect or []:
+        collect(name)
+    if not args.score:
+        return
+    rows = []
+    cases = {c.name: c for c in zoo.CASES}
+    for e in json.loads(args.score.read_text()):
+        spec = dict(np.load(collect(e["case"])))
+        saved = np.load(zoo.WORK / e["case"] / e["tag"] / "grids.npz")
+        true8, _ = zoo.truth(cases[e["case"]])
+        grids = {"truth": np.asarray(true8, np.float64), "learned": np.asarray(saved["final"], np.float64),
+                 "step2": mirror_average(torch.from_numpy(saved["step2"]).double()).numpy()}
+        r = readings(spec, grids)
+        row = {"case": e["case"], "tag": e["tag"], "half": e["half"], "l2_ratio": e["l2_ratio"], "gain": e["gain"],
+               "gain_true": e["gain_true"], **{k: np.round(v, 3).tolist() for k, v in r.items()}}
+        rows.append(row)
+        m, t, lr = r["measured"], r["truth"], r["learned"]
+        print(f"{e['case']:20s} {e['tag']:7s} L2 {e['l2_ratio']:.2f} g {e['gain']:+.2f} | meas G {np.round(m[:, 1], 2)} "
+              f"truth G {np.round(t[:, 1], 2)} learned G {np.round(lr[:, 1], 2)}", flush=True)
+    summary = guard(rows)
+    print(json.dumps(summary, indent=1))
+    if args.out:
+        args.out.write_text(json.dumps({"guard": summary, "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
