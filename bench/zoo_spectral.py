@@ -5,9 +5,8 @@ The edge-width self-check (learn.widths.forward_check) reads too little of a ker
 This tries the two sets' power spectra instead: at the same places of the frame, the blurry
 set's over the sharp set's is the kernel's |K(f)|^2 times what the scenes differ by. Scenes
 differ in contrast and exposure (a constant in log R) and in spectral slope; only the constant is
-fitted out: log R(f) = a - 4 pi^2 w^2 f^2 (a Gaussian's |K|^2), read between 0.04 cycles/px and
-where either set's spectrum comes within ABOVE times its own top bins (the blurry set's are its
-noise floor, subtracted). Fitting a slope term b log f too takes the blur for slope on a band this short. The
+fitted out: log R(f) = a - 4 pi^2 w^2 f^2 (a Gaussian's |K|^2), each spectrum less its noise's,
+read between 0.04 cycles/px and where either set's spectrum comes within ABOVE times its noise's. Fitting a slope term b log f too takes the blur for slope on a band this short. The
 same fit on a grid's own |K|^2 gives the width it predicts, like with like.
 
     .venv/bin/python bench/zoo_spectral.py --collect CASE...        # spectra, bench_out/spectral/CASE.npz
@@ -36,12 +35,13 @@ import zoo  # noqa: E402
 
 from lenscal.develop import DevelopSettings  # noqa: E402
 from lenscal.io.shoot import scan_shoot  # noqa: E402
+from lenscal.noise import channel_noise  # noqa: E402
 from lenscal.optics.psf import mirror_average  # noqa: E402
 from lenscal.workflow import develop_shoot, with_shared_white_balance  # noqa: E402
 
 TILE = 64
 BINS = np.linspace(0.0, 0.5, 33)  # cycles/px, radial
-CACHE = ROOT / "bench_out" / "spectral"
+CACHE = ROOT / "bench_out" / "spectral_noise"
 ZONES = ((1, 1), (0, 1), (1, 0), (0, 0))  # centre, top/bottom, left/right, corners (3x3, mirror-pooled)
 
 
@@ -57,23 +57,43 @@ def _radial(power: np.ndarray) -> np.ndarray:
     return out
 
 
-def zone_spectra(images: list[np.ndarray]) -> np.ndarray:
-    """(4 zones, 3 channels, bins): mean radial power of Hann-windowed TILE tiles, mirror-pooled zones."""
+FLAT = 0.05  # the share of tiles, the flattest for their level, whose spectra give the noise's shape
+
+
+def zone_spectra(images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(4 zones, 3 channels, bins) each: the mean radial power of Hann-windowed TILE tiles per
+    mirror-pooled zone, and the noise's within it. The noise's: the spectra of the FLAT tiles
+    with the least variance for their level (lenscal.noise's variance line), per unit of noise
+    variance, times the zone's mean noise variance, so the demosaiced noise's own shape is
+    subtracted, not a flat floor."""
     window = np.outer(np.hanning(TILE), np.hanning(TILE)).astype(np.float32)
-    acc = np.zeros((4, 3, len(BINS) - 1))
-    count = np.zeros(4)
+    zones, spectra, excess, noise_var = [], [], [], []
     for img in images:
+        lines = [channel_noise(img[..., c]) or (0.0, 0.0) for c in range(3)]
         h, w = img.shape[:2]
         for y in range(0, h - TILE + 1, TILE):
             for x in range(0, w - TILE + 1, TILE):
                 zy = min(int(3 * (y + TILE / 2) / h), 2)
                 zx = min(int(3 * (x + TILE / 2) / w), 2)
-                z = ZONES.index((min(zy, 2 - zy), min(zx, 2 - zx)))
                 t = img[y:y + TILE, x:x + TILE].transpose(2, 0, 1).astype(np.float64)
+                level = np.clip(t.mean((-2, -1)), 0, 1)
+                var = np.array([max(a + b * m, 1e-12) for (a, b), m in zip(lines, level)])
                 t = (t - t.mean((-2, -1), keepdims=True)) * window
-                acc[z] += _radial(np.abs(np.fft.fft2(t)) ** 2)
-                count[z] += 1
-    return acc / np.maximum(count, 1)[:, None, None]
+                zones.append(ZONES.index((min(zy, 2 - zy), min(zx, 2 - zx))))
+                spectra.append(_radial(np.abs(np.fft.fft2(t)) ** 2))
+                excess.append(t.var((-2, -1)) / var)
+                noise_var.append(var)
+    zones, spectra, excess, noise_var = map(np.asarray, (zones, spectra, excess, noise_var))
+    signal = np.zeros((4, 3, len(BINS) - 1))
+    noise = np.zeros_like(signal)
+    for c in range(3):
+        flat = excess[:, c] <= np.quantile(excess[:, c], FLAT)
+        shape = (spectra[flat, c] / noise_var[flat, c, None]).mean(0)
+        for z in range(4):
+            sel = zones == z
+            signal[z, c] = spectra[sel, c].mean(0)
+            noise[z, c] = shape * noise_var[sel, c].mean()
+    return signal, noise
 
 
 def collect(name: str) -> Path:
@@ -84,10 +104,10 @@ def collect(name: str) -> Path:
     folder = zoo.WORK / name / "shoot"
     s_set, b_set = scan_shoot(folder / "sharp"), scan_shoot(folder / "blurry")
     settings = with_shared_white_balance(DevelopSettings(), s_set, b_set)
-    sharp = zone_spectra([p.pixels for p in develop_shoot(s_set, settings, "", None)])
-    blurry = zone_spectra([p.pixels for p in develop_shoot(b_set, settings, "", None)])
+    sharp, sharp_noise = zone_spectra([p.pixels for p in develop_shoot(s_set, settings, "", None)])
+    blurry, blurry_noise = zone_spectra([p.pixels for p in develop_shoot(b_set, settings, "", None)])
     CACHE.mkdir(parents=True, exist_ok=True)
-    np.savez(out, sharp=sharp, blurry=blurry)
+    np.savez(out, sharp=sharp, blurry=blurry, sharp_noise=sharp_noise, blurry_noise=blurry_noise)
     print(name, flush=True)
     return out
 
@@ -117,16 +137,14 @@ def fit_width(log_ratio: np.ndarray, f: np.ndarray) -> float:
     return float(coef[1])
 
 
-ABOVE = 10.0  # a band read where the spectra stand 30x above the floor is narrower and reads no closer
+ABOVE = 3.0  # a set's spectrum over its noise's, for a bin to be read
 
 
-def band(sharp: np.ndarray, blurry: np.ndarray, lo: float = 0.04, above: float = ABOVE) -> np.ndarray:
-    """The bins used: from ``lo`` up to where the blurry spectrum stays ``above`` times its own
-    noise floor (the mean of its top bins)."""
+def band(signal: np.ndarray, noise: np.ndarray, lo: float = 0.04, above: float = ABOVE) -> np.ndarray:
+    """The bins used: from ``lo`` up to the first where a set's spectrum is less than ``above``
+    times its noise's."""
     f = 0.5 * (BINS[:-1] + BINS[1:])
-    floor = blurry[-3:].mean()
-    ok = (f >= lo) & (blurry > above * floor) & (sharp > above * sharp[-3:].mean())
-    # contiguous from lo
+    ok = (signal > above * noise).all(0)
     first_bad = np.flatnonzero(~ok & (f >= lo))
     hi = f[first_bad[0]] if len(first_bad) else 1.0
     return (f >= lo) & (f < hi)
@@ -140,10 +158,11 @@ def readings(spec: dict, grids: dict[str, np.ndarray]) -> dict:
     for z in range(4):
         for c in range(3):
             s, b = spec["sharp"][z, c], spec["blurry"][z, c]
-            sel = band(s, b)
+            ns, nb = spec["sharp_noise"][z, c], spec["blurry_noise"][z, c]
+            sel = band(np.stack([s, b]), np.stack([ns, nb]))
             if sel.sum() < 5:
                 continue
-            ratio = np.log(np.maximum(b[sel] - b[-3:].mean(), 1e-30) / s[sel])
+            ratio = np.log(np.maximum(b[sel] - nb[sel], 1e-30) / np.maximum(s[sel] - ns[sel], 1e-30))
             out["measured"][z, c] = fit_width(ratio, f[sel])
             for k in grids:
                 out[k][z, c] = fit_width(np.log(np.maximum(ks[k][z, c, sel], 1e-30)), f[sel])
