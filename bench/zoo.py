@@ -166,6 +166,11 @@ def frames(photo: Path, size: tuple[int, int], two: bool) -> list[np.ndarray]:
 def scenes(case: Case) -> dict[str, list[np.ndarray]]:
     """Linear scenes (each exposed to a mean of 0.2 of white) for the sharp, blurry and test sets."""
     pool = photo_pool(case.half, case.size)
+    # each case draws its own photos from its half: with one draw per half, every case of a half
+    # held the same scenes in the same roles, so whatever those scenes differ by between the sets
+    # was one bias shared by the whole half, and a median over the half measured one draw
+    order = np.random.default_rng(int(hashlib.sha256(case.name.encode()).hexdigest()[:8], 16)).permutation(len(pool))
+    pool = [pool[i] for i in order]
     two = pool[0].suffix == ".jpg" and case.size[1] <= 1920  # photos large enough to halve
     n = case.n_photos
     if case.sets in ("alternated", "few"):
@@ -285,22 +290,28 @@ def render(case: Case, folder: Path) -> dict:
 
 
 # -- one case -------------------------------------------------------------------------------------
-def case_key(case: Case) -> str:
+SCENE_DRAW = "per-case"  # in the shoots' key: the shoots of one draw per half are rendered again
+
+
+def case_key(case: Case, shoot: bool = False) -> str:
+    """The case's key: of its lens and camera (the truth), or with ``shoot`` of its photos too."""
     spec = asdict(case)
     if spec["field"] == 1.0:  # keys of the cases written before the field existed stay as they were
         spec.pop("field")
+    if shoot:
+        spec["scenes"] = SCENE_DRAW
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def ensure_shoot(case: Case) -> Path:
     folder = WORK / case.name / "shoot"
     stamp = folder / "case.json"
-    if stamp.is_file() and json.loads(stamp.read_text()).get("key") == case_key(case):
+    if stamp.is_file() and json.loads(stamp.read_text()).get("key") == case_key(case, shoot=True):
         return folder
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     info = render(case, folder)
-    stamp.write_text(json.dumps({"key": case_key(case), "case": asdict(case), **info}))
+    stamp.write_text(json.dumps({"key": case_key(case, shoot=True), "case": asdict(case), **info}))
     return folder
 
 

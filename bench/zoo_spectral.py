@@ -9,7 +9,8 @@ fitted out: log R(f) = a - 4 pi^2 w^2 f^2 (a Gaussian's |K|^2), each spectrum le
 read between 0.04 cycles/px and where either set's spectrum comes within ABOVE times its noise's. Fitting a slope term b log f too takes the blur for slope on a band this short. The
 same fit on a grid's own |K|^2 gives the width it predicts, like with like.
 
-    .venv/bin/python bench/zoo_spectral.py --collect CASE...        # spectra, bench_out/spectral/CASE.npz
+    .venv/bin/python bench/zoo_spectral.py --collect CASE...        # spectra, bench_out/zoo/_spectral/CASE.npz
+    .venv/bin/python bench/zoo_spectral.py --truth CASE...          # the shoots rendered if need be; photos/truth
     .venv/bin/python bench/zoo_spectral.py --score bench/results_zoo_selfcheck_relative.json --out bench/results_zoo_spectral.json
 
 Then a guard is chosen on the tuning half and read on the validation half: refuse a grid whose G
@@ -41,7 +42,7 @@ from lenscal.workflow import develop_shoot, with_shared_white_balance  # noqa: E
 
 TILE = 64
 BINS = np.linspace(0.0, 0.5, 33)  # cycles/px, radial
-CACHE = ROOT / "bench_out" / "spectral_noise"
+CACHE = zoo.WORK / "_spectral"  # per shoot, beside the shoots read (LENSCAL_ZOO_WORK)
 ZONES = ((1, 1), (0, 1), (1, 0), (0, 0))  # centre, top/bottom, left/right, corners (3x3, mirror-pooled)
 
 
@@ -196,15 +197,38 @@ def guard(rows: list[dict]) -> dict:
     return out
 
 
+def truth_only(names: list[str], out: Path | None) -> None:
+    """Per case (rendered first if its shoot is missing or stale): the photos' reading over the
+    TRUE grid's, G, per zone and median; no learned grid needed."""
+    cases = {c.name: c for c in zoo.CASES}
+    rows = []
+    for name in names:
+        case = cases[name]
+        zoo.ensure_shoot(case)
+        spec = dict(np.load(collect(name)))
+        r = readings(spec, {"truth": np.asarray(zoo.truth(case)[0], np.float64)})
+        ratio = r["measured"][:, 1] / r["truth"][:, 1]
+        median = float(np.nanmedian(ratio)) if np.isfinite(ratio).any() else None
+        rows.append({"case": name, "half": case.half, "sets": case.sets, "measured": np.round(r["measured"], 3).tolist(),
+                     "truth": np.round(r["truth"], 3).tolist(), "ratio_g": np.round(ratio, 3).tolist(), "median": median})
+        print(f"{case.half[:3]} {name:20s} {case.sets:10s} photos/truth G {np.round(ratio, 2)} median {median}", flush=True)
+        if out:
+            out.write_text(json.dumps(rows, indent=1))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--collect", nargs="*", default=None)
+    ap.add_argument("--truth", nargs="*", default=None, help="cases whose TRUE grid to read against their photos")
     ap.add_argument("--score", type=Path, default=None, help="a zoo_selfcheck results file: its grids are read")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     torch.set_num_threads(1)
     for name in args.collect or []:
         collect(name)
+    if args.truth:
+        truth_only(args.truth, args.out)
+        return
     if not args.score:
         return
     rows = []
