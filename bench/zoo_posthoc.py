@@ -33,13 +33,18 @@ from lenscal.optics.psf import grid_report, mirror_average  # noqa: E402
 from lenscal.workflow import develop_shoot, with_shared_white_balance  # noqa: E402
 
 
+def develop(folder: Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """A zoo shoot's sharp and blurry photos, developed as ``lenscal learn`` develops them."""
+    sharp_set, blurry_set = scan_shoot(folder / "sharp"), scan_shoot(folder / "blurry")
+    settings = with_shared_white_balance(DevelopSettings(), sharp_set, blurry_set)
+    return ([p.pixels for p in develop_shoot(sharp_set, settings, "", None)],
+            [p.pixels for p in develop_shoot(blurry_set, settings, "", None)])
+
+
 def replay(case, tag: str, modes: list[str], lateral: str, evaluate: bool) -> list[dict]:
     folder = zoo.WORK / case.name / "shoot"
     saved = np.load(zoo.WORK / case.name / tag / "grids.npz")
-    sharp_set, blurry_set = scan_shoot(folder / "sharp"), scan_shoot(folder / "blurry")
-    settings = with_shared_white_balance(DevelopSettings(), sharp_set, blurry_set)
-    sharp = [p.pixels for p in develop_shoot(sharp_set, settings, "", None)]
-    blurry = [p.pixels for p in develop_shoot(blurry_set, settings, "", None)]
+    sharp, blurry = develop(folder)
     run = _Run(sharp, blurry, get_settings("fast"), 0, torch.device("cpu"), (8, 8), 13, None, None)
     gain = float(saved["gains"][1] / run.gain0[1])
     true8, _ = zoo.truth(case)

@@ -21,6 +21,7 @@ tuning case's TRUE grid.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
@@ -33,12 +34,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import zoo  # noqa: E402
+import zoo_posthoc  # noqa: E402
 
-from lenscal.develop import DevelopSettings  # noqa: E402
-from lenscal.io.shoot import scan_shoot  # noqa: E402
 from lenscal.noise import channel_noise  # noqa: E402
 from lenscal.optics.psf import mirror_average  # noqa: E402
-from lenscal.workflow import develop_shoot, with_shared_white_balance  # noqa: E402
 
 TILE = 64
 BINS = np.linspace(0.0, 0.5, 33)  # cycles/px, radial
@@ -46,13 +45,19 @@ CACHE = zoo.WORK / "_spectral"  # per shoot, beside the shoots read (LENSCAL_ZOO
 ZONES = ((1, 1), (0, 1), (1, 0), (0, 0))  # centre, top/bottom, left/right, corners (3x3, mirror-pooled)
 
 
+@functools.lru_cache
+def _bin_masks(h: int, w: int) -> tuple[np.ndarray, ...]:
+    """Per radial bin of BINS, the mask of an h x w spectrum's frequencies in it (once per shape:
+    every tile shares it)."""
+    f = np.hypot(*np.meshgrid(np.fft.fftfreq(h), np.fft.fftfreq(w), indexing="ij"))
+    idx = np.clip(np.digitize(f, BINS) - 1, 0, len(BINS) - 2)
+    return tuple(idx == b for b in range(len(BINS) - 1))
+
+
 def _radial(power: np.ndarray) -> np.ndarray:
     """(..., T, T) power spectra (fftshift-free) radially averaged into BINS."""
-    f = np.hypot(*np.meshgrid(np.fft.fftfreq(power.shape[-2]), np.fft.fftfreq(power.shape[-1]), indexing="ij"))
-    idx = np.clip(np.digitize(f, BINS) - 1, 0, len(BINS) - 2)
     out = np.zeros(power.shape[:-2] + (len(BINS) - 1,))
-    for b in range(len(BINS) - 1):
-        sel = idx == b
+    for b, sel in enumerate(_bin_masks(*power.shape[-2:])):
         if sel.any():
             out[..., b] = power[..., sel].mean(-1)
     return out
@@ -102,11 +107,9 @@ def collect(name: str) -> Path:
     out = CACHE / f"{name}.npz"
     if out.is_file():
         return out
-    folder = zoo.WORK / name / "shoot"
-    s_set, b_set = scan_shoot(folder / "sharp"), scan_shoot(folder / "blurry")
-    settings = with_shared_white_balance(DevelopSettings(), s_set, b_set)
-    sharp, sharp_noise = zone_spectra([p.pixels for p in develop_shoot(s_set, settings, "", None)])
-    blurry, blurry_noise = zone_spectra([p.pixels for p in develop_shoot(b_set, settings, "", None)])
+    sharp_photos, blurry_photos = zoo_posthoc.develop(zoo.WORK / name / "shoot")
+    sharp, sharp_noise = zone_spectra(sharp_photos)
+    blurry, blurry_noise = zone_spectra(blurry_photos)
     CACHE.mkdir(parents=True, exist_ok=True)
     np.savez(out, sharp=sharp, blurry=blurry, sharp_noise=sharp_noise, blurry_noise=blurry_noise)
     print(name, flush=True)
