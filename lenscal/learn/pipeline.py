@@ -325,9 +325,8 @@ class _Run:
         learned G exposure ratio relative to the starting one (the crops' units to the blurry
         photos')."""
         gen = torch.Generator().manual_seed(self.seed + 2)
-        blurry = [img * np.float32(self.scale) for img in self.blurry]
-        return widths.forward_check(kernels, blurry, self.crops * gain, tuple(v * self.scale for v in self.noise_rgb),
-                                    self.s.mirror, gen)
+        return widths.forward_check(kernels, self.blurry, self.crops * gain, tuple(v * self.scale for v in self.noise_rgb),
+                                    self.s.mirror, gen, scale=self.scale)
 
     def self_check(self, kernels: torch.Tensor) -> SelfCheck:
         """Does the final grid, applied to the sharp crops, reproduce the blurry photos' edges?"""

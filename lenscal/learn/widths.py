@@ -333,19 +333,20 @@ def agrees(predicted: np.ndarray, measured: np.ndarray, px2: float = AGREE_PX2, 
 
 
 def forward_check(grid: torch.Tensor, blurry: list[np.ndarray], crops: torch.Tensor, sigma: tuple[float, ...],
-                  mirror: bool, gen: torch.Generator) -> dict:
+                  mirror: bool, gen: torch.Generator, scale: float = 1.0) -> dict:
     """Does the grid, applied to the sharp centre crops, reproduce the sharpest-edge widths the
     blurry photos show near each node, in R, G and B?
 
-    ``blurry`` (H, W, 3) and ``crops`` (N, 3, h, w) share units (the crops carry the sets'
-    exposure ratio), ``sigma`` is the blurry photos' noise per channel in those units. Returns,
-    per channel, the measured and predicted w^2 per place (cell), and whether each agrees.
+    ``blurry`` (H, W, 3) times ``scale`` and ``crops`` (N, 3, h, w) share units (the crops carry
+    the sets' exposure ratio), ``sigma`` is the blurry photos' noise per channel in those units.
+    The photos are scaled one channel at a time, so no scaled copy of a whole photo is held.
+    Returns, per channel, the measured and predicted w^2 per place (cell), and whether each agrees.
     """
     rows, cols = grid.shape[:2]
     unique = np.unique(_cells(rows, cols, mirror))
     out: dict = {"channels": {}}
     for c, name in enumerate("RGB"):
-        planes = [np.ascontiguousarray(img[:, :, c], dtype=np.float32) for img in blurry]
+        planes = [np.ascontiguousarray(img[:, :, c], dtype=np.float32) * np.float32(scale) for img in blurry]
         threshold = edge_threshold(planes, sigma[c])
         measured, count = measure_edges(planes, rows, cols, mirror, threshold)
         blurrer = _Blurrer(sharp_tiles(crops, gen, channel=c), sigma[c], gen)

@@ -102,3 +102,27 @@ def test_relative_widths_cancel_what_the_photos_composition_does_to_edges(rng):
         errors[mode] = np.abs(second_moment(out)[..., 1].numpy() / m_true - 1)
     assert errors["relative"].max() < 0.3, errors  # within 30% of the true second moment everywhere
     assert errors["absolute"].max() > 2 * errors["relative"].max(), errors
+
+
+def test_the_forward_check_passes_the_true_blur_refuses_one_too_wide_and_reads_scaled_photos(rng):
+    """Applied to sharp crops, the true blur reproduces the blurry photos' edge widths at most
+    places in each channel and a kernel twice as wide at few; photos given in their own units
+    with ``scale`` read exactly as photos scaled beforehand (the learn passes them unscaled, so no
+    scaled copy of every photo is held)."""
+    height, width, rows, cols = 480, 720, 4, 4
+    truth = _gaussian_grid(np.full((rows, cols), 1.3))
+    wide = _gaussian_grid(np.full((rows, cols), 2.6))
+    blurry = [(blur_image(dead_leaves(height, width, rng), truth) + rng.normal(0, 0.002, (height, width, 3)))
+              .astype(np.float32) for _ in range(1)]
+    crops = torch.from_numpy(np.stack([centre_crop(dead_leaves(height, width, rng), 0.5, 64, 3072) for _ in range(1)]))
+    scale = 0.7
+
+    def share(grid: np.ndarray, photos: list[np.ndarray], **kw) -> tuple[dict, dict]:
+        out = widths.forward_check(torch.from_numpy(grid).double(), photos, crops * scale, (0.002 * scale,) * 3,
+                                   True, torch.Generator().manual_seed(0), **kw)
+        return out, {c: np.mean(v["agree"]) for c, v in out["channels"].items() if v["places"] >= 4}
+
+    read, true_share = share(truth, blurry, scale=scale)
+    assert len(true_share) == 3 and min(true_share.values()) >= widths.AGREE_SHARE, true_share
+    assert max(share(wide, blurry, scale=scale)[1].values()) < 0.5
+    assert read == share(truth, [b * np.float32(scale) for b in blurry])[0]
