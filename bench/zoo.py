@@ -504,6 +504,7 @@ def summary(rows: list[dict]) -> dict:
         if not rs:
             continue
         learned = [r for r in rs if "grid" in r and not r["verdict"].startswith("refused")]
+        forced = [r for r in rs if "grid" in r and r["psnr_gain"].get("learned") is not None]
         guide = [r for r in learned if r["case"]["sets"] in ("alternated", "few")]
         def stat(values):
             v = [x for x in values if x is not None]
@@ -523,6 +524,13 @@ def summary(rows: list[dict]) -> dict:
                                      "worst": _min([r["psnr_gain"]["true"] - r["psnr_gain"]["rl_true"] for r in rs])},
             "true_x1.15_worst": _min([r["psnr_gain"]["true_x1.15"] for r in rs]),
             "true_x1.3_worst": _min([r["psnr_gain"]["true_x1.3"] for r in rs]),
+            # every profile, refused or not (learned with --force): what the learner does, apart from its guard
+            "forced": {"l2_ratio": {"median": _median([r["grid"]["l2_ratio"] for r in forced]),
+                                    "worst": _max([r["grid"]["l2_ratio"] for r in forced])},
+                       "gain_db": stat([r["psnr_gain"]["learned"] for r in forced]),
+                       "gain_share_of_true_median": _median([r["psnr_gain"]["learned"] / r["psnr_gain"]["true"]
+                                                             for r in forced if r["psnr_gain"]["true"] > 0]),
+                       "losing": sum(r["psnr_gain"]["learned"] <= 0 for r in forced)},
         }
     return out
 
