@@ -113,8 +113,8 @@ def test_the_forward_check_passes_the_true_blur_refuses_one_too_wide_and_reads_s
     truth = _gaussian_grid(np.full((rows, cols), 1.3))
     wide = _gaussian_grid(np.full((rows, cols), 2.6))
     blurry = [(blur_image(dead_leaves(height, width, rng), truth) + rng.normal(0, 0.002, (height, width, 3)))
-              .astype(np.float32) for _ in range(1)]
-    crops = torch.from_numpy(np.stack([centre_crop(dead_leaves(height, width, rng), 0.5, 64, 3072) for _ in range(1)]))
+              .astype(np.float32)]
+    crops = torch.from_numpy(centre_crop(dead_leaves(height, width, rng), 0.5, 64, 3072)[None])
     scale = 0.7
 
     def share(grid: np.ndarray, photos: list[np.ndarray], **kw) -> tuple[dict, dict]:
