@@ -60,10 +60,9 @@ def replay(case, tag: str, modes: list[str], lateral: str, evaluate: bool) -> li
         elif mode != "off":
             gen = torch.Generator().manual_seed(1)
             tiles = widths.sharp_tiles(run.crops, gen) * gain
-            blurry_g = [img[:, :, 1] * np.float32(run.scale) for img in blurry]
             sharp_g = [img[:, :, 1] * np.float32(run.scale * run.gain0[1]) for img in sharp]
-            grid, info = widths.calibrate(grid0, blurry_g, tiles, run.noise_rgb[1] * run.scale, True, gen, mode=mode,
-                                          sharp_g=sharp_g)
+            grid, info = widths.calibrate(grid0, None, tiles, run.noise_rgb[1] * run.scale, True, gen, mode=mode,
+                                          sharp_g=sharp_g, edges=run.edges()[1])
         if coef is not None and mode != "truth":
             grid = set_lateral(grid, coef, run.frame)
         forward = run.forward(grid, gain)

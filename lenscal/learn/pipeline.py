@@ -111,6 +111,7 @@ class _Run:
         self.grid_shape, self.k = tuple(grid_shape), kernel_size
         self.checkpoint, self.progress = checkpoint, progress
         self.blurry, self.sharp = blurry, sharp
+        self._edges: list[widths.Edges] | None = None  # the blurry photos' edges, read when first needed
         self.frame = blurry[0].shape[:2]
         mean_b, mean_s = checks.channel_means(blurry), checks.channel_means(sharp)
         if (mean_b <= 0).any() or (mean_s <= 0).any():
@@ -304,10 +305,9 @@ class _Run:
         gain = float(m.grid.gains().detach().cpu()[1])
         gen = torch.Generator().manual_seed(self.seed + 1)
         tiles = widths.sharp_tiles(self.crops, gen) * gain
-        blurry_g = [img[:, :, 1] * np.float32(self.scale) for img in self.blurry]
         sharp_g = [img[:, :, 1] * np.float32(self.scale * self.gain0[1]) for img in self.sharp]
-        out, info = widths.calibrate(kernels, blurry_g, tiles, self.noise_rgb[1] * self.scale, self.s.mirror, gen,
-                                     mode=self.s.edge_widths, sharp_g=sharp_g)
+        out, info = widths.calibrate(kernels, None, tiles, self.noise_rgb[1] * self.scale, self.s.mirror, gen,
+                                     mode=self.s.edge_widths, sharp_g=sharp_g, edges=self.edges()[1])
         self.history["edge_widths"] = info
         if self.progress:
             self.progress(WIDTHS, 1, 1, {})
@@ -320,13 +320,22 @@ class _Run:
             return kernels
         return set_lateral(kernels, np.asarray(self.history["lateral_measured"]["coefficients"]), self.frame)
 
+    def edges(self) -> list[widths.Edges]:
+        """The blurry photos' edge readings in R, G and B (in the units the grid was learned in),
+        read once: the width calibration and both self-checks compare grids with the same edges."""
+        if self._edges is None:
+            rows, cols = self.grid_shape
+            self._edges = widths.blurry_edges(self.blurry, rows, cols, self.s.mirror,
+                                              tuple(v * self.scale for v in self.noise_rgb), self.scale)
+        return self._edges
+
     def forward(self, kernels: torch.Tensor, gain: float) -> dict:
         """The self-check's readings of a grid (learn.widths.forward_check), with ``gain`` the
         learned G exposure ratio relative to the starting one (the crops' units to the blurry
         photos')."""
         gen = torch.Generator().manual_seed(self.seed + 2)
         return widths.forward_check(kernels, self.blurry, self.crops * gain, tuple(v * self.scale for v in self.noise_rgb),
-                                    self.s.mirror, gen, scale=self.scale)
+                                    self.s.mirror, gen, scale=self.scale, edges=self.edges())
 
     def self_check(self, kernels: torch.Tensor) -> SelfCheck:
         """Does the final grid, applied to the sharp crops, reproduce the blurry photos' edges?"""

@@ -126,6 +126,37 @@ def measure_edges(blurry_g: list[np.ndarray], rows: int, cols: int, mirror: bool
     return stat[cell], count[cell]
 
 
+@dataclass(frozen=True)
+class Edges:
+    """One channel's sharpest-edge reading of the blurry photos: the finest gradient an edge had
+    to reach, and per node the PERCENTILE of w^2 (NaN where too few edges) and the edge count."""
+
+    threshold: float
+    measured: np.ndarray  # (rows, cols)
+    count: np.ndarray  # (rows, cols)
+
+
+def read_edges(planes: list[np.ndarray], rows: int, cols: int, mirror: bool, sigma: float) -> Edges:
+    """:class:`Edges` of one channel's planes, whose noise is ``sigma``."""
+    threshold = edge_threshold(planes, sigma)
+    return Edges(threshold, *measure_edges(planes, rows, cols, mirror, threshold))
+
+
+def blurry_edges(blurry: list[np.ndarray], rows: int, cols: int, mirror: bool, sigma: tuple[float, ...],
+                 scale: float = 1.0) -> list[Edges]:
+    """R, G and B :class:`Edges` of photos (H, W, 3) times ``scale``, one channel plane at a time
+    (no scaled copy of a whole photo is held); ``sigma``: their noise per channel, scaled.
+
+    The readings depend on the photos alone, not on any grid: a learn reads them once for the
+    width calibration and both self-checks (reading 24 MP photos is most of a check's time).
+    """
+    out = []
+    for c in range(3):
+        planes = [np.ascontiguousarray(img[:, :, c], dtype=np.float32) * np.float32(scale) for img in blurry]
+        out.append(read_edges(planes, rows, cols, mirror, sigma[c]))
+    return out
+
+
 ZONES = ("centre", "top and bottom", "left and right", "corners", "whole frame")  # 3x3 mirror-pooled, and all
 CLEARLY = 0.15  # px^2 of w^2 more than the sharp set's: "clearly blurrier" (a blur of ~0.3 px)
 # px^2 of w^2 less than the sharp set's over the whole frame: folders swapped, beyond what two
@@ -261,9 +292,9 @@ def _stretch(kernels: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
 MODES = ("relative", "absolute", "level", "pattern")
 
 
-def calibrate(grid: torch.Tensor, blurry_g: list[np.ndarray], tiles: torch.Tensor, sigma: float,
+def calibrate(grid: torch.Tensor, blurry_g: list[np.ndarray] | None, tiles: torch.Tensor, sigma: float,
               mirror: bool, gen: torch.Generator, mode: str = "relative",
-              sharp_g: list[np.ndarray] | None = None) -> tuple[torch.Tensor, dict]:
+              sharp_g: list[np.ndarray] | None = None, edges: Edges | None = None) -> tuple[torch.Tensor, dict]:
     """The grid (rows, cols, 3, K, K) with each node stretched until the sharp tiles blurred by
     it show the blurry photos' sharpest-edge widths near that node, and what was measured.
 
@@ -275,11 +306,12 @@ def calibrate(grid: torch.Tensor, blurry_g: list[np.ndarray], tiles: torch.Tenso
     in the middle and soft backgrounds at the borders, is in both sets and cancels);
     "absolute", every place's width as the blurry photos' edges say; "level", the grid's mean
     width as all the edges say, its pattern across the frame step 2's; "pattern", the pattern as
-    the edges say, the mean width step 2's.
+    the edges say, the mean width step 2's. ``edges``: the G reading of ``blurry_g``
+    (:func:`read_edges`), if already made; ``blurry_g`` is then not needed.
     """
     rows, cols = grid.shape[:2]
-    threshold = edge_threshold(blurry_g, sigma)
-    measured, count = measure_edges(blurry_g, rows, cols, mirror, threshold)
+    edges = edges or read_edges(blurry_g, rows, cols, mirror, sigma)
+    threshold, measured, count = edges.threshold, edges.measured, edges.count
     blurrer = _Blurrer(tiles, sigma, gen)
     unique, node_of = np.unique(_cells(rows, cols, mirror), return_inverse=True)  # one kernel per cell
     table = np.zeros((len(STRETCH), len(unique)))  # the statistic per tried stretch and cell
@@ -333,22 +365,21 @@ def agrees(predicted: np.ndarray, measured: np.ndarray, px2: float = AGREE_PX2, 
 
 
 def forward_check(grid: torch.Tensor, blurry: list[np.ndarray], crops: torch.Tensor, sigma: tuple[float, ...],
-                  mirror: bool, gen: torch.Generator, scale: float = 1.0) -> dict:
+                  mirror: bool, gen: torch.Generator, scale: float = 1.0, edges: list[Edges] | None = None) -> dict:
     """Does the grid, applied to the sharp centre crops, reproduce the sharpest-edge widths the
     blurry photos show near each node, in R, G and B?
 
     ``blurry`` (H, W, 3) times ``scale`` and ``crops`` (N, 3, h, w) share units (the crops carry
     the sets' exposure ratio), ``sigma`` is the blurry photos' noise per channel in those units.
-    The photos are scaled one channel at a time, so no scaled copy of a whole photo is held.
-    Returns, per channel, the measured and predicted w^2 per place (cell), and whether each agrees.
+    ``edges``: the photos' readings (:func:`blurry_edges`), if already made. Returns, per
+    channel, the measured and predicted w^2 per place (cell), and whether each agrees.
     """
     rows, cols = grid.shape[:2]
     unique = np.unique(_cells(rows, cols, mirror))
+    edges = edges or blurry_edges(blurry, rows, cols, mirror, sigma, scale)
     out: dict = {"channels": {}}
     for c, name in enumerate("RGB"):
-        planes = [np.ascontiguousarray(img[:, :, c], dtype=np.float32) * np.float32(scale) for img in blurry]
-        threshold = edge_threshold(planes, sigma[c])
-        measured, count = measure_edges(planes, rows, cols, mirror, threshold)
+        threshold, measured = edges[c].threshold, edges[c].measured
         blurrer = _Blurrer(sharp_tiles(crops, gen, channel=c), sigma[c], gen)
         predicted = []
         for r, col in zip(*np.divmod(unique, cols)):

@@ -126,3 +126,12 @@ def test_the_forward_check_passes_the_true_blur_refuses_one_too_wide_and_reads_s
     assert len(true_share) == 3 and min(true_share.values()) >= widths.AGREE_SHARE, true_share
     assert max(share(wide, blurry, scale=scale)[1].values()) < 0.5
     assert read == share(truth, [b * np.float32(scale) for b in blurry])[0]
+    # the photos' edges read once (as a learn does for its checks and its calibration) read the same
+    edges = widths.blurry_edges(blurry, rows, cols, True, (0.002 * scale,) * 3, scale)
+    assert read == share(truth, blurry, scale=scale, edges=edges)[0]
+    assert share(wide, blurry, scale=scale, edges=edges) == share(wide, blurry, scale=scale)
+    tiles = widths.sharp_tiles(crops * scale, torch.Generator().manual_seed(0), 16)
+    calibrated = [widths.calibrate(torch.from_numpy(wide).double(), g, tiles, 0.002 * scale, True,
+                                   torch.Generator().manual_seed(0), mode="absolute", edges=e)
+                  for g, e in (([b[..., 1] * np.float32(scale) for b in blurry], None), (None, edges[1]))]
+    assert torch.equal(calibrated[0][0], calibrated[1][0]) and calibrated[0][1] == calibrated[1][1]
