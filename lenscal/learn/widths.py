@@ -148,7 +148,7 @@ def blurry_edges(blurry: list[np.ndarray], rows: int, cols: int, mirror: bool, s
     (no scaled copy of a whole photo is held); ``sigma``: their noise per channel, scaled.
 
     The readings depend on the photos alone, not on any grid: a learn reads them once for the
-    width calibration and both self-checks (reading 24 MP photos is most of a check's time).
+    width calibration and both self-checks (on large photos, reading them is most of a check's time).
     """
     out = []
     for c in range(3):
