@@ -148,7 +148,7 @@ def write_shoot(folder: Path, sharp: list[np.ndarray], blurry: list[np.ndarray],
 
 def learn_dng(folder: Path, preset: str, seed: int, pixel_pitch: float, overrides: dict):
     """``lenscal learn`` on the DNG shoot in a fresh process (``--force``: the profile is scored
-    even if it fails its self-check); the learned grid, its noise sigma and the summary."""
+    even if it fails its self-check); the learned grid and its noise sigma."""
     from lenscal.profile import LensProfile
 
     out = folder / "profile.json"
