@@ -39,18 +39,20 @@ def grid_of(sigma: float, rows: int = 8, cols: int = 8) -> torch.Tensor:
     return gaussian(sigma, 13).double().expand(rows, cols, 3, 13, 13).clone()
 
 
-def after_step2(blurry, crops, noise, scale, edges=None) -> tuple[dict, dict, dict]:
-    """The three post-step-2 calls of a learn (check, calibration, check), as the pipeline makes them."""
+def after_step2(blurry, crops, noise, scale, shared: list | None = None) -> tuple[dict, dict, dict]:
+    """The three post-step-2 calls of a learn (check, calibration, check), as the pipeline makes
+    them: with the ``shared`` readings, or reading the photos' edges anew for each call."""
+    def edges() -> list:
+        return shared or widths.blurry_edges(blurry, 8, 8, True, noise, scale)
+
     step2 = grid_of(1.8)
-    before = widths.forward_check(step2, blurry, crops, noise, True, torch.Generator().manual_seed(2), scale=scale,
-                                  edges=edges)
+    before = widths.forward_check(step2, edges(), crops, noise, True, torch.Generator().manual_seed(2))
     gen = torch.Generator().manual_seed(1)
     tiles = widths.sharp_tiles(crops, gen)
-    blurry_g = None if edges else [img[:, :, 1] * np.float32(scale) for img in blurry]
-    grid, info = widths.calibrate(step2, blurry_g, tiles, noise[1], True, gen, mode="pattern",
-                                  edges=edges[1] if edges else None)
-    after = widths.forward_check(grid, blurry, crops, noise, True, torch.Generator().manual_seed(2), scale=scale,
-                                 edges=edges)
+    g = shared[1] if shared else widths.read_edges([img[:, :, 1] * np.float32(scale) for img in blurry], 8, 8, True,
+                                                   noise[1])
+    grid, info = widths.calibrate(step2, g, tiles, noise[1], True, gen, mode="pattern")
+    after = widths.forward_check(grid, edges(), crops, noise, True, torch.Generator().manual_seed(2))
     return before, info, after
 
 

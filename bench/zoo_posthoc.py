@@ -61,8 +61,8 @@ def replay(case, tag: str, modes: list[str], lateral: str, evaluate: bool) -> li
             gen = torch.Generator().manual_seed(1)
             tiles = widths.sharp_tiles(run.crops, gen) * gain
             sharp_g = [img[:, :, 1] * np.float32(run.scale * run.gain0[1]) for img in sharp]
-            grid, info = widths.calibrate(grid0, None, tiles, run.noise_rgb[1] * run.scale, True, gen, mode=mode,
-                                          sharp_g=sharp_g, edges=run.edges()[1])
+            grid, info = widths.calibrate(grid0, run.edges()[1], tiles, run.noise_rgb[1] * run.scale, True, gen,
+                                          mode=mode, sharp_g=sharp_g)
         if coef is not None and mode != "truth":
             grid = set_lateral(grid, coef, run.frame)
         forward = run.forward(grid, gain)

@@ -306,8 +306,8 @@ class _Run:
         gen = torch.Generator().manual_seed(self.seed + 1)
         tiles = widths.sharp_tiles(self.crops, gen) * gain
         sharp_g = [img[:, :, 1] * np.float32(self.scale * self.gain0[1]) for img in self.sharp]
-        out, info = widths.calibrate(kernels, None, tiles, self.noise_rgb[1] * self.scale, self.s.mirror, gen,
-                                     mode=self.s.edge_widths, sharp_g=sharp_g, edges=self.edges()[1])
+        out, info = widths.calibrate(kernels, self.edges()[1], tiles, self.noise_rgb[1] * self.scale, self.s.mirror,
+                                     gen, mode=self.s.edge_widths, sharp_g=sharp_g)
         self.history["edge_widths"] = info
         if self.progress:
             self.progress(WIDTHS, 1, 1, {})
@@ -334,8 +334,8 @@ class _Run:
         learned G exposure ratio relative to the starting one (the crops' units to the blurry
         photos')."""
         gen = torch.Generator().manual_seed(self.seed + 2)
-        return widths.forward_check(kernels, self.blurry, self.crops * gain, tuple(v * self.scale for v in self.noise_rgb),
-                                    self.s.mirror, gen, scale=self.scale, edges=self.edges())
+        return widths.forward_check(kernels, self.edges(), self.crops * gain, tuple(v * self.scale for v in self.noise_rgb),
+                                    self.s.mirror, gen)
 
     def self_check(self, kernels: torch.Tensor) -> SelfCheck:
         """Does the final grid, applied to the sharp crops, reproduce the blurry photos' edges?"""

@@ -292,25 +292,24 @@ def _stretch(kernels: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
 MODES = ("relative", "absolute", "level", "pattern")
 
 
-def calibrate(grid: torch.Tensor, blurry_g: list[np.ndarray] | None, tiles: torch.Tensor, sigma: float,
+def calibrate(grid: torch.Tensor, edges: Edges, tiles: torch.Tensor, sigma: float,
               mirror: bool, gen: torch.Generator, mode: str = "relative",
-              sharp_g: list[np.ndarray] | None = None, edges: Edges | None = None) -> tuple[torch.Tensor, dict]:
+              sharp_g: list[np.ndarray] | None = None) -> tuple[torch.Tensor, dict]:
     """The grid (rows, cols, 3, K, K) with each node stretched until the sharp tiles blurred by
     it show the blurry photos' sharpest-edge widths near that node, and what was measured.
 
-    ``blurry_g`` and ``tiles`` (the sharp centre crops' G, in the blurry photos' units: exposure
-    ratio applied) and ``sigma`` (the blurry photos' noise) share units. ``mode``:
+    ``edges`` (the blurry photos' G reading, :func:`read_edges`), ``tiles`` (the sharp centre
+    crops' G, in the blurry photos' units: exposure ratio applied) and ``sigma`` (the blurry
+    photos' noise) share units. ``mode``:
     "relative" (needs ``sharp_g``, the sharp photos' G): at every place the kernel adds to the
     sharp tiles' edges what the blurry photos' edges there have beyond the sharp photos' edges at
     the same place (like with like: what the photos' composition does to edges, a sharp subject
     in the middle and soft backgrounds at the borders, is in both sets and cancels);
     "absolute", every place's width as the blurry photos' edges say; "level", the grid's mean
     width as all the edges say, its pattern across the frame step 2's; "pattern", the pattern as
-    the edges say, the mean width step 2's. ``edges``: the G reading of ``blurry_g``
-    (:func:`read_edges`), if already made; ``blurry_g`` is then not needed.
+    the edges say, the mean width step 2's.
     """
     rows, cols = grid.shape[:2]
-    edges = edges or read_edges(blurry_g, rows, cols, mirror, sigma)
     threshold, measured, count = edges.threshold, edges.measured, edges.count
     blurrer = _Blurrer(tiles, sigma, gen)
     unique, node_of = np.unique(_cells(rows, cols, mirror), return_inverse=True)  # one kernel per cell
@@ -364,19 +363,18 @@ def agrees(predicted: np.ndarray, measured: np.ndarray, px2: float = AGREE_PX2, 
     return np.abs(predicted - measured) <= np.maximum(px2, rel * np.abs(measured))
 
 
-def forward_check(grid: torch.Tensor, blurry: list[np.ndarray], crops: torch.Tensor, sigma: tuple[float, ...],
-                  mirror: bool, gen: torch.Generator, scale: float = 1.0, edges: list[Edges] | None = None) -> dict:
+def forward_check(grid: torch.Tensor, edges: list[Edges], crops: torch.Tensor, sigma: tuple[float, ...],
+                  mirror: bool, gen: torch.Generator) -> dict:
     """Does the grid, applied to the sharp centre crops, reproduce the sharpest-edge widths the
     blurry photos show near each node, in R, G and B?
 
-    ``blurry`` (H, W, 3) times ``scale`` and ``crops`` (N, 3, h, w) share units (the crops carry
-    the sets' exposure ratio), ``sigma`` is the blurry photos' noise per channel in those units.
-    ``edges``: the photos' readings (:func:`blurry_edges`), if already made. Returns, per
-    channel, the measured and predicted w^2 per place (cell), and whether each agrees.
+    ``edges``: the blurry photos' R, G and B readings (:func:`blurry_edges`); they and ``crops``
+    (N, 3, h, w) share units (the crops carry the sets' exposure ratio), ``sigma`` is the blurry
+    photos' noise per channel in those units. Returns, per channel, the measured and predicted w^2
+    per place (cell), and whether each agrees.
     """
     rows, cols = grid.shape[:2]
     unique = np.unique(_cells(rows, cols, mirror))
-    edges = edges or blurry_edges(blurry, rows, cols, mirror, sigma, scale)
     out: dict = {"channels": {}}
     for c, name in enumerate("RGB"):
         threshold, measured = edges[c].threshold, edges[c].measured

@@ -58,8 +58,8 @@ def test_a_compressed_width_pattern_is_stretched_back_towards_the_truth(rng):
     blurry = [(img + rng.normal(0, 0.003, img.shape)).astype(np.float32)[..., 1] for img in blurry]
     crops = torch.from_numpy(np.stack([centre_crop(dead_leaves(height, width, rng), 0.5, 64, 3072) for _ in range(3)]))
     gen = torch.Generator().manual_seed(0)
-    out, info = widths.calibrate(torch.from_numpy(flat).double(), blurry, widths.sharp_tiles(crops, gen, 16), 0.003,
-                                 True, gen, mode="pattern")
+    out, info = widths.calibrate(torch.from_numpy(flat).double(), widths.read_edges(blurry, rows, cols, True, 0.003),
+                                 widths.sharp_tiles(crops, gen, 16), 0.003, True, gen, mode="pattern")
     assert info["nodes_measured"] == info["nodes"] == 16 and info["edges"] > 16 * widths.MIN_EDGES, info
     m_true = second_moment(torch.from_numpy(truth).double())[..., 1].numpy()
     m_before = second_moment(torch.from_numpy(flat).double())[..., 1].numpy()
@@ -96,7 +96,8 @@ def test_relative_widths_cancel_what_the_photos_composition_does_to_edges(rng):
     errors = {}
     for mode in ("relative", "absolute"):
         gen = torch.Generator().manual_seed(0)
-        out, info = widths.calibrate(torch.from_numpy(start).double(), [b[..., 1] for b in blurry],
+        edges = widths.read_edges([b[..., 1] for b in blurry], rows, cols, True, 0.002)
+        out, info = widths.calibrate(torch.from_numpy(start).double(), edges,
                                      widths.sharp_tiles(crops, gen, 16), 0.002, True, gen, mode=mode,
                                      sharp_g=[s[..., 1] for s in sharp])
         errors[mode] = np.abs(second_moment(out)[..., 1].numpy() / m_true - 1)
@@ -117,21 +118,26 @@ def test_the_forward_check_passes_the_true_blur_refuses_one_too_wide_and_reads_s
     crops = torch.from_numpy(centre_crop(dead_leaves(height, width, rng), 0.5, 64, 3072)[None])
     scale = 0.7
 
-    def share(grid: np.ndarray, photos: list[np.ndarray], **kw) -> tuple[dict, dict]:
-        out = widths.forward_check(torch.from_numpy(grid).double(), photos, crops * scale, (0.002 * scale,) * 3,
-                                   True, torch.Generator().manual_seed(0), **kw)
+    def share(grid: np.ndarray, photos: list[np.ndarray], scale_by: float = 1.0) -> tuple[dict, dict]:
+        edges = widths.blurry_edges(photos, rows, cols, True, (0.002 * scale,) * 3, scale_by)
+        out = widths.forward_check(torch.from_numpy(grid).double(), edges, crops * scale, (0.002 * scale,) * 3,
+                                   True, torch.Generator().manual_seed(0))
         return out, {c: np.mean(v["agree"]) for c, v in out["channels"].items() if v["places"] >= 4}
 
-    read, true_share = share(truth, blurry, scale=scale)
+    read, true_share = share(truth, blurry, scale)
     assert len(true_share) == 3 and min(true_share.values()) >= widths.AGREE_SHARE, true_share
-    assert max(share(wide, blurry, scale=scale)[1].values()) < 0.5
+    assert max(share(wide, blurry, scale)[1].values()) < 0.5
     assert read == share(truth, [b * np.float32(scale) for b in blurry])[0]
-    # the photos' edges read once (as a learn does for its checks and its calibration) read the same
+    # the photos' edges read once serve every check and the calibration (as in a learn): reading
+    # them again gives the same, and their G reading is that of the G planes scaled beforehand
     edges = widths.blurry_edges(blurry, rows, cols, True, (0.002 * scale,) * 3, scale)
-    assert read == share(truth, blurry, scale=scale, edges=edges)[0]
-    assert share(wide, blurry, scale=scale, edges=edges) == share(wide, blurry, scale=scale)
+    out = widths.forward_check(torch.from_numpy(truth).double(), edges, crops * scale, (0.002 * scale,) * 3, True,
+                               torch.Generator().manual_seed(0))
+    assert read == out
+    assert share(wide, blurry, scale) == share(wide, blurry, scale)
     tiles = widths.sharp_tiles(crops * scale, torch.Generator().manual_seed(0), 16)
-    calibrated = [widths.calibrate(torch.from_numpy(wide).double(), g, tiles, 0.002 * scale, True,
-                                   torch.Generator().manual_seed(0), mode="absolute", edges=e)
-                  for g, e in (([b[..., 1] * np.float32(scale) for b in blurry], None), (None, edges[1]))]
+    calibrated = [widths.calibrate(torch.from_numpy(wide).double(), e, tiles, 0.002 * scale, True,
+                                   torch.Generator().manual_seed(0), mode="absolute")
+                  for e in (widths.read_edges([b[..., 1] * np.float32(scale) for b in blurry], rows, cols, True,
+                                              0.002 * scale), edges[1])]
     assert torch.equal(calibrated[0][0], calibrated[1][0]) and calibrated[0][1] == calibrated[1][1]
