@@ -1,0 +1,84 @@
+"""Each kernel summarised by its centroid and covariance: the Gaussian of the same moments.
+
+Why: distribution matching of unpaired photos pins a kernel's low-order moments (where it moves
+the image, how far and in which direction it spreads it) far better than its fine shape, which
+comes out with too sharp a core on too broad a pedestal wherever the two sets' scenes differ.
+Deconvolved with such a kernel, a photo gets both over-sharpened fine detail and halos; the
+Gaussian of the same centroid and covariance keeps what was learned and drops what was not.
+
+Where the aperture's diffraction is modelled (optics.diffraction), its Airy pattern is known
+exactly and is not summarised: covariances add under convolution, so the lens's own part is the
+Gaussian of the kernel's covariance less the Airy pattern's, convolved with the pattern again.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from lenscal.optics.psf import Array, _t, centroid, normalise
+
+# px^2: the least variance of a summarised lens part (a point, pixel-integrated, has 1/12 per axis)
+MIN_VARIANCE = 1 / 12
+MAX_CORRELATION = 0.95  # of a summary's two axes: keeps every covariance positive definite
+CENTRING_STEPS = 3  # corrections of where a summary is drawn, so its centroid is the kernel's
+
+
+def covariance(kernels: Array) -> tuple[torch.Tensor, torch.Tensor]:
+    """Centroid (..., 2) as (dy, dx) px from the window centre, and covariance (..., 2, 2) of each
+    (K, K) kernel."""
+    k = _t(kernels)
+    size = k.shape[-1]
+    r = torch.arange(size, dtype=k.dtype, device=k.device) - (size - 1) / 2
+    mass = k.sum((-2, -1)).clamp_min(1e-12)
+    c = centroid(k)
+    y = r[:, None] - c[..., 0, None, None]
+    x = r[None, :] - c[..., 1, None, None]
+    yy, xx, xy = ((k * a * b).sum((-2, -1)) / mass for a, b in ((y, y), (x, x), (x, y)))
+    return c, torch.stack([torch.stack([yy, xy], -1), torch.stack([xy, xx], -1)], -2)
+
+
+def gaussian_of(cov: torch.Tensor, size: int, centre: torch.Tensor | None = None) -> torch.Tensor:
+    """Pixel-sampled Gaussians (..., size, size) of covariance ``cov`` (..., 2, 2), centred on the
+    window or at ``centre`` (..., 2) (dy, dx), each summing to 1."""
+    r = torch.arange(size, dtype=cov.dtype, device=cov.device) - (size - 1) / 2
+    c = torch.zeros(*cov.shape[:-2], 2, dtype=cov.dtype, device=cov.device) if centre is None else centre
+    y = r[:, None] - c[..., 0, None, None]
+    x = r[None, :] - c[..., 1, None, None]
+    inv = torch.linalg.inv(cov)[..., None, None, :, :]
+    q = inv[..., 0, 0] * y * y + inv[..., 1, 1] * x * x + 2 * inv[..., 0, 1] * x * y
+    g = torch.exp(-0.5 * q)
+    return g / g.sum((-2, -1), keepdim=True)
+
+
+def _valid(cov: torch.Tensor) -> torch.Tensor:
+    """``cov`` with each variance at least MIN_VARIANCE and the correlation at most MAX_CORRELATION."""
+    yy, xx = cov[..., 0, 0].clamp_min(MIN_VARIANCE), cov[..., 1, 1].clamp_min(MIN_VARIANCE)
+    bound = MAX_CORRELATION * (yy * xx).sqrt()
+    xy = torch.maximum(torch.minimum(cov[..., 0, 1], bound), -bound)
+    return torch.stack([torch.stack([yy, xy], -1), torch.stack([xy, xx], -1)], -2)
+
+
+def gaussian_summary(grid: Array, diffraction: Array | None = None) -> torch.Tensor:
+    """The grid (..., 3, K, K) with every kernel replaced by the Gaussian of its centroid and
+    covariance; with ``diffraction`` (3, k, k), the Airy pattern of each channel, by its lens part's
+    Gaussian convolved with that pattern (the module's docstring says why). Centroids, so the
+    lateral colour, are kept; every kernel is non-negative and sums to 1."""
+    g = _t(grid)
+    size = g.shape[-1]
+    c, cov = covariance(g)
+    airy = None if diffraction is None else _t(diffraction).to(g.dtype)
+
+    def draw(at: torch.Tensor, spread: torch.Tensor) -> torch.Tensor:
+        out = gaussian_of(_valid(spread), size, at)
+        if airy is None:
+            return out
+        out = torch.conv2d(out.reshape(-1, 3, size, size), airy[:, None], padding=airy.shape[-1] // 2, groups=3)
+        return normalise(out.reshape(spread.shape[:-2] + (size, size)))
+
+    spread = cov - (0 if airy is None else covariance(airy)[1])  # covariances add under convolution
+    # drawn where the window's edge, which cuts wide kernels, leaves their centroids where the
+    # learned kernels' are (the lateral colour)
+    at = c.clone()
+    for _ in range(CENTRING_STEPS):
+        at = at + (c - centroid(draw(at, spread)))
+    return normalise(draw(at, spread))

@@ -1,0 +1,73 @@
+"""Kernels summarised by their centroid and covariance (the learned grid's last step)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from lenscal.optics import moments, psf
+from lenscal.optics.diffraction import diffraction_kernels, relative_scales
+
+
+def _field(rows: int = 3, cols: int = 4, k: int = 13) -> torch.Tensor:
+    """Anisotropic, rotated, shifted Gaussians that change across the frame, R and B shifted
+    against G (lateral colour)."""
+    r, c = np.meshgrid(np.linspace(0, 1, rows), np.linspace(0, 1, cols), indexing="ij")
+    s = torch.as_tensor(0.9 + 0.8 * r + 0.4 * c)
+    out = []
+    for ch, dx in enumerate((0.4, 0.0, -0.4)):
+        out.append(psf.gaussian(s, k, dy=torch.as_tensor(0.3 * r), dx=torch.as_tensor(dx * c),
+                                sigma_x=s * 0.7, theta=torch.as_tensor(0.5 * c)))
+    return torch.stack(out, dim=2)
+
+
+def test_covariance_reads_a_rotated_gaussian():
+    g = psf.gaussian(torch.tensor(1.4), 31, dy=torch.tensor(0.5), sigma_x=torch.tensor(0.8), theta=torch.tensor(0.3))
+    c, cov = moments.covariance(g)
+    rot = torch.tensor([[np.cos(0.3), -np.sin(0.3)], [np.sin(0.3), np.cos(0.3)]], dtype=torch.float64)
+    want = rot @ torch.diag(torch.tensor([1.4**2, 0.8**2], dtype=torch.float64)) @ rot.T
+    assert torch.allclose(c, torch.tensor([0.5, 0.0], dtype=torch.float64), atol=1e-6)
+    assert torch.allclose(cov, want, atol=1e-3)
+
+
+def test_a_field_of_gaussians_is_its_own_summary_centroids_and_all():
+    field = _field()
+    out = moments.gaussian_summary(field)
+    assert out.shape == field.shape and (out >= 0).all()
+    assert torch.allclose(out.sum((-2, -1)), torch.ones(out.shape[:-2], dtype=out.dtype))
+    assert psf.relative_l2(out, field) < 0.02
+    assert torch.allclose(psf.centroid(out), psf.centroid(field), atol=1e-3)  # the lateral colour kept
+
+
+def test_a_sharp_core_on_a_broad_pedestal_comes_closer_to_the_blur_it_stands_for():
+    """The learner's failure: the right spread, held by a spike and a pedestal. Its summary is the
+    Gaussian of the same spread, closer to a Gaussian truth than the learned kernel."""
+    truth = psf.gaussian(torch.tensor(1.5), 13).expand(2, 2, 3, 13, 13)
+    spike, pedestal = psf.gaussian(torch.tensor(0.6), 13), psf.gaussian(torch.tensor(2.6), 13)
+    # the mix with the truth's variance: w 0.36 + (1 - w) 6.76 = 2.25
+    w = (6.76 - 2.25) / (6.76 - 0.36)
+    learned = psf.normalise((w * spike + (1 - w) * pedestal).expand(2, 2, 3, 13, 13))
+    before = psf.relative_l2(learned, truth)
+    after = psf.relative_l2(moments.gaussian_summary(learned), truth)
+    assert before > 0.3 and after < 0.25 * before
+
+
+def test_the_diffraction_is_kept_and_only_the_lens_part_summarised():
+    airy = torch.from_numpy(diffraction_kernels(relative_scales(16, 3.3, 5.6), 13)).double()
+    lens = _field()
+    blurred = torch.stack([torch.conv2d(lens[:, :, ch].reshape(-1, 1, 13, 13), airy[ch][None, None], padding=6)
+                           .reshape(lens[:, :, ch].shape) for ch in range(3)], dim=2)
+    blurred = psf.normalise(blurred)
+    kept = moments.gaussian_summary(blurred, airy)
+    kept_l2, lost_l2 = psf.relative_l2(kept, blurred), psf.relative_l2(moments.gaussian_summary(blurred), blurred)
+    # the Airy rings survive (the window's edge cuts the pattern, so covariances do not add exactly);
+    # summarised without the pattern, the rings are gone and the core is wrong
+    assert kept_l2 < 0.1 and lost_l2 > 2 * kept_l2
+    assert torch.allclose(psf.centroid(kept), psf.centroid(blurred), atol=0.02)
+
+
+def test_a_point_stays_a_point():
+    delta = torch.zeros(1, 1, 3, 13, 13, dtype=torch.float64)
+    delta[..., 6, 6] = 1
+    out = moments.gaussian_summary(delta)
+    assert out[..., 6, 6].min() > 0.5 and torch.isfinite(out).all()
