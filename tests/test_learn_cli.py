@@ -11,8 +11,9 @@ import time
 
 import numpy as np
 
-from lenscal.optics.diffraction import relative_scales
-from lenscal.optics.psf import mirror_average
+from lenscal.optics.diffraction import diffraction_kernels, relative_scales
+from lenscal.optics.moments import gaussian_summary
+from lenscal.optics.psf import mirror_average, relative_l2
 from lenscal.profile import LensProfile
 from tests.conftest import REPO, run_cli, tree_hashes
 
@@ -44,6 +45,11 @@ def test_learn_writes_profile_pictures_and_summary(small_shoot, tmp_path):
     assert summary["magnify"] == "off" and profile.settings["magnify"] == "off"
     assert summary["edge_widths"] is None and profile.settings["edge_widths"] == "off"
     assert profile.settings["lateral"] == "measured"  # measured in the blurry photos and kept
+    # diffraction-limited: every kernel a Gaussian convolved with the Airy pattern (optics.moments),
+    # so summarising the written grid again changes it little
+    assert profile.settings["kernel_shape"] == "gaussian"
+    airy = diffraction_kernels(relative_scales(16, 3.3, 5.6), 13)
+    assert relative_l2(gaussian_summary(profile.grid(), airy), profile.grid()) < 0.05
     # lensfun knows the GX9 and its lens, so both sets were devignetted: sharp crops at their own place
     assert summary["sharp_place"] == "own" and profile.settings["sharp_place"] == "own"
     # what the CLI says without --json, one sentence per thing the learn did beyond its usual course
@@ -108,6 +114,7 @@ def test_a_wide_open_set_learns_the_kernel_widths_node_by_node(tmp_path):
     profile = LensProfile.load(out)
     assert profile.settings["magnify"] == "node" and profile.f_number_blurry == 1.7
     assert profile.settings["edge_widths"] == "pattern" and profile.settings["lateral"] == "measured"
+    assert profile.settings["kernel_shape"] == "learned"  # wide open: cores with halos, kept as learned
     # the vignetting left in (--vignetting off): sharp crops from the centre (sharp_place=auto)
     assert profile.settings["sharp_place"] == "random"
     assert np.allclose(profile.grid().sum((-2, -1)), 1, atol=1e-4)

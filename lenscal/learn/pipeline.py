@@ -28,6 +28,7 @@ from lenscal.learn.selfcheck import SelfCheck, combine, judge
 from lenscal.learn.unet import VelocityUNet, count_parameters
 from lenscal.noise import estimate_noise, plane_noise
 from lenscal.optics.diffraction import diffraction_kernels, diffraction_limited
+from lenscal.optics.moments import gaussian_summary
 from lenscal.optics.psf import mirror_average, ncc
 from lenscal.progress import Progress
 
@@ -38,8 +39,8 @@ CHECK = "self-check"
 CHECKPOINT = "learn.pt"
 # 2: the gains split into exposure and tint; 3: the grid's smoothing saved with it; 4: diffraction;
 # 5: run options out of the settings, one exposure gain (no tint)
-# 6: one lateral-colour setting (lateral), was lateral_measure and lateral_from
-VERSION = 6
+# 6: one lateral-colour setting (lateral), was lateral_measure and lateral_from; 7: kernel_shape
+VERSION = 7
 
 # The learner's fixed choices (not settings: none is worth tuning per lens).
 LEVEL = 0.3  # the blurry set's mean is scaled to this before [0, 1] -> [-1, 1], whatever the exposure
@@ -320,6 +321,14 @@ class _Run:
             return kernels
         return set_lateral(kernels, np.asarray(self.history["lateral_measured"]["coefficients"]), self.frame)
 
+    def summarise(self, kernels: torch.Tensor) -> torch.Tensor:
+        """With ``kernel_shape="gaussian"``, every kernel as the Gaussian of its centroid and
+        covariance, the diffraction modelled kept exact (optics.moments): what step 2 pins down
+        of a kernel, without the fine shape it does not."""
+        if self.s.kernel_shape != "gaussian":
+            return kernels
+        return gaussian_summary(kernels, self.diffraction).to(kernels.dtype)
+
     def edges(self) -> list[widths.Edges]:
         """The blurry photos' edge readings in R, G and B (in the units the grid was learned in),
         read once: the width calibration and both self-checks compare grids with the same edges."""
@@ -357,7 +366,7 @@ class _Run:
         if self.s.mirror:
             kernels = mirror_average(kernels)
         if self.s.edge_widths == "off":
-            kernels = self.measured_lateral(kernels)
+            kernels = self.summarise(self.measured_lateral(kernels))
             check = self.self_check(kernels)
         else:
             # The edge-width calibration fits the kernels to the same edges the self-check reads,
@@ -365,7 +374,7 @@ class _Run:
             # must agree with the photos before the calibration too (it only fine-tunes).
             before = self.self_check(self.measured_lateral(kernels))
             self.history["self_check_before_widths"] = self.history.pop("self_check")
-            kernels = self.measured_lateral(self.check_widths(kernels))
+            kernels = self.summarise(self.measured_lateral(self.check_widths(kernels)))
             check = combine(before, self.self_check(kernels))
         conf = confidence(m.coverage.numpy().reshape(rows, cols), stability.reshape(rows, cols))
         gains = self.gain0 * m.grid.gains().detach().cpu().double().numpy()

@@ -122,6 +122,9 @@ class LearnSettings:
     t_min: float = 0.5  # step-2 time sampled in U(t_min, 1): away from pure noise, where blur shows
     colour_weight: float = 1.0  # pins the frame-average lateral colour to 0 (match.colour_offset_penalty)
     lateral_lr: float = 3e-3  # radial lateral colour of R and B (match.GridModule.lateral_shifts); 0 = fixed
+    # the kernels written: learned (as step 2 left them), gaussian (each the Gaussian of its
+    # centroid and covariance, optics.moments) or auto (resolve_auto: gaussian where diffraction-limited)
+    kernel_shape: str = "auto"
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -169,6 +172,7 @@ class Paper(LearnSettings):
     edge_widths: str = "off"
     lateral: str = "unmeasured"
     sharp_place: str = "random"  # the published method's: crops from the sharp photos' centre
+    kernel_shape: str = "learned"
 
 
 PRESETS: dict[str, type[LearnSettings]] = {"fast": Fast, "paper": Paper}
@@ -176,14 +180,18 @@ PRESETS: dict[str, type[LearnSettings]] = {"fast": Fast, "paper": Paper}
 
 def resolve_auto(settings: LearnSettings, diffraction_limited: bool | None,
                  devignetted: bool | None = None) -> LearnSettings:
-    """``magnify``, ``edge_widths`` and ``sharp_place`` "auto" made definite. A scale per node and
-    the widths checked against the photos' edges where aberrations dominate (they grow with field
-    height, and the width pattern is what the kernels miss wide open); neither where diffraction
-    does (flat across the frame, so all they could learn there is the photos' composition) or
-    where the f-number is unknown (optics.diffraction.diffraction_limited). Sharp crops from their
-    own place only in devignetted photos: with the vignetting left in, the kernels learned from
-    them came out too narrow (likely because the borders' crops are darker, so noisier for their
-    level, than step 2's one noise level for the whole frame models)."""
+    """``magnify``, ``edge_widths``, ``sharp_place`` and ``kernel_shape`` "auto" made definite. A
+    scale per node and the widths checked against the photos' edges where aberrations dominate
+    (they grow with field height, and the width pattern is what the kernels miss wide open);
+    neither where diffraction does (flat across the frame, so all they could learn there is the
+    photos' composition) or where the f-number is unknown (optics.diffraction.diffraction_limited).
+    Sharp crops from their own place only in devignetted photos: with the vignetting left in, the
+    kernels learned from them came out too narrow (likely because the borders' crops are darker,
+    so noisier for their level, than step 2's one noise level for the whole frame models).
+    Gaussian kernels (beyond the modelled diffraction) only where diffraction-limited: stopped
+    down, what the Airy pattern leaves is a small, smooth aberration blur that a Gaussian holds,
+    and of a kernel step 2 pins its moments better than its shape; wide open, aberrations give
+    sharp cores with wide halos, which step 2 can learn and a Gaussian of the same spread loses."""
     aberrations = diffraction_limited is False
     changes = {}
     if settings.sharp_place == "auto":
@@ -192,6 +200,8 @@ def resolve_auto(settings: LearnSettings, diffraction_limited: bool | None,
         changes["magnify"] = "node" if aberrations else "off"
     if settings.edge_widths == "auto":
         changes["edge_widths"] = "pattern" if aberrations else "off"
+    if settings.kernel_shape == "auto":
+        changes["kernel_shape"] = "gaussian" if diffraction_limited is True else "learned"
     return dataclasses.replace(settings, **changes)
 
 

@@ -98,6 +98,10 @@ def test_kernel_scales_are_learned_only_where_aberrations_dominate():
     assert resolve_auto(auto, False, True).sharp_place == "own"
     assert resolve_auto(auto, False, False).sharp_place == "random" and resolve_auto(auto, True).sharp_place == "random"
     assert resolve_auto(get_settings("fast", {"sharp_place": "own"}), True, False).sharp_place == "own"
+    # Gaussian kernels only where known to be diffraction-limited (wide open, cores with halos)
+    assert resolve_auto(auto, True).kernel_shape == "gaussian"
+    assert resolve_auto(auto, False).kernel_shape == "learned" and resolve_auto(auto, None).kernel_shape == "learned"
+    assert resolve_auto(get_settings("paper"), True).kernel_shape == "learned"
     assert resolve_auto(get_settings("paper"), False, True).sharp_place == "random"
 
 
