@@ -21,6 +21,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import zoo  # noqa: E402
+import zoo_project  # noqa: E402
 
 from lenscal.develop import DevelopSettings  # noqa: E402
 from lenscal.io.shoot import scan_shoot  # noqa: E402
@@ -29,6 +30,7 @@ from lenscal.learn.lateral import measure_lateral, set_lateral  # noqa: E402
 from lenscal.learn.pipeline import _Run  # noqa: E402
 from lenscal.learn.presets import get_settings  # noqa: E402
 from lenscal.learn.selfcheck import judge  # noqa: E402
+from lenscal.optics.moments import gaussian_summary  # noqa: E402
 from lenscal.optics.psf import grid_report, mirror_average  # noqa: E402
 from lenscal.workflow import develop_shoot, with_shared_white_balance  # noqa: E402
 
@@ -41,7 +43,7 @@ def develop(folder: Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
             [p.pixels for p in develop_shoot(blurry_set, settings, "", None)])
 
 
-def replay(case, tag: str, modes: list[str], lateral: str, evaluate: bool) -> list[dict]:
+def replay(case, tag: str, modes: list[str], lateral: str, evaluate: bool, summary: bool = False) -> list[dict]:
     folder = zoo.WORK / case.name / "shoot"
     saved = np.load(zoo.WORK / case.name / tag / "grids.npz")
     sharp, blurry = develop(folder)
@@ -51,8 +53,10 @@ def replay(case, tag: str, modes: list[str], lateral: str, evaluate: bool) -> li
     step2 = torch.from_numpy(saved["step2"]).double()
     grid0 = mirror_average(step2)
     coef = measure_lateral(blurry)[0] if lateral == "measured" else None  # the same for every mode
+    learned_mode = json.loads((zoo.WORK / case.name / tag / "profile.json").read_text())["settings"]["edge_widths"]
     out = []
     for mode in modes:
+        mode = learned_mode if mode == "learn" else mode
         grid = grid0
         info = {}
         if mode == "truth":  # the true grid, read by the same check (what a right grid scores)
@@ -65,10 +69,12 @@ def replay(case, tag: str, modes: list[str], lateral: str, evaluate: bool) -> li
                                           mode=mode, sharp_g=sharp_g)
         if coef is not None and mode != "truth":
             grid = set_lateral(grid, coef, run.frame)
+        if summary and mode != "truth":
+            grid = gaussian_summary(grid, zoo_project.diffraction(case))
         forward = run.forward(grid, gain)
         check = judge(forward)
         rep = grid_report(grid, true8)
-        row = {"case": case.name, "mode": mode, "l2_ratio": round(rep["l2"] / rep["l2_gaussian"], 3),
+        row = {"case": case.name, "mode": mode + (" summary" if summary else ""), "l2_ratio": round(rep["l2"] / rep["l2_gaussian"], 3),
                "ncc": round(rep["ncc_mean"], 4), "lateral": round(rep["lateral_colour_error_mean"], 3),
                "check": check.passed, "agreement": check.agreement, "reasons": check.reasons,
                "cells": info.get("cells"), "report": rep, "forward": forward}
@@ -86,9 +92,12 @@ def main() -> None:
     ap.add_argument("--cases", nargs="+", required=True)
     ap.add_argument("--tag", default="default")
     ap.add_argument("--modes", nargs="+", default=["off", "relative", "level", "absolute", "pattern"],
-                    help="edge-width modes after step 2 (learn.widths.MODES), off, or truth (the true grid)")
+                    help="edge-width modes after step 2 (learn.widths.MODES), off, truth (the true grid), "
+                         "or learn (the learn's own)")
     ap.add_argument("--lateral", default="learned", choices=["learned", "measured"])
     ap.add_argument("--no-eval", action="store_true")
+    ap.add_argument("--summary", choices=["off", "on", "both"], default="off",
+                    help="each kernel replaced by its Gaussian summary (optics.moments) last, before the self-check")
     ap.add_argument("--percentile", type=float, default=None, help="of edge widths read per place (learn.widths)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
@@ -98,7 +107,8 @@ def main() -> None:
     rows = []
     for name in args.cases:
         case = next(c for c in zoo.CASES if c.name == name)
-        rows += replay(case, args.tag, args.modes, args.lateral, not args.no_eval)
+        for summary in {"off": [False], "on": [True], "both": [False, True]}[args.summary]:
+            rows += replay(case, args.tag, args.modes, args.lateral, not args.no_eval, summary)
     if args.out:
         args.out.write_text(json.dumps(rows, indent=1))
 

@@ -117,6 +117,8 @@ def score(case, tag: str, variants: list[str], evaluate: bool) -> list[dict]:
     for name in variants:
         if name == "product":
             g = gaussian_summary(grid, airy)
+        elif name == "learn":  # what the learn writes now: the summary only where diffraction-limited
+            g = gaussian_summary(grid, airy) if stopped_down(case) else grid
         else:
             g = moment_gaussian_over(grid, airy) if name == "moment_diff" else VARIANTS[name](grid)
         rep = grid_report(g, true8)
@@ -144,6 +146,14 @@ def diffraction(case) -> torch.Tensor | None:
     return None if found is None else torch.from_numpy(found).double()
 
 
+def stopped_down(case) -> bool:
+    """Is the case's blurry set diffraction-limited, as the learn judges it (presets.resolve_auto)?"""
+    from lenscal.optics.diffraction import diffraction_limited, relative_scales
+
+    scales = relative_scales(case.f_blurry, case.pitch_um, case.f_sharp) if case.known_camera else None
+    return diffraction_limited(case.f_blurry, scales) is True
+
+
 def evaluate_grids(case, folder: Path, grids: dict[str, np.ndarray], sigma: float) -> dict[str, float]:
     """zoo.evaluate's PSNR gains (the true noise sigma for every grid), for several grids."""
     from lenscal.correct.deconv import deconvolve
@@ -164,12 +174,26 @@ def evaluate_grids(case, folder: Path, grids: dict[str, np.ndarray], sigma: floa
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cases", nargs="+", required=True)
+    ap.add_argument("--cases", nargs="+", default=[])
     ap.add_argument("--tag", default="default")
     ap.add_argument("--variants", nargs="+", default=["as_is", "moment", "moment_diff"])
     ap.add_argument("--no-eval", action="store_true")
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--assemble", nargs="+", type=Path, default=None, metavar="FILE",
+                    help="the zoo results file, then zoo reruns, this script's outputs and zoo_posthoc's: "
+                         "the table before and after, into --out")
     args = ap.parse_args()
+    if args.assemble:
+        files = args.assemble
+        kinds = {"rerun": [], "score": [], "check": []}
+        for f in files[1:]:
+            data = json.loads(f.read_text())
+            kinds["rerun" if isinstance(data, dict) else "check" if "mode" in data[0] else "score"].append(f)
+        result = assemble(files[0], kinds["rerun"], kinds["score"], kinds["check"], args.out)
+        for c in result["cases"]:
+            print(json.dumps(c))
+        print(json.dumps({"before": result["before"], "after": result["after"]}, indent=1))
+        return
     torch.set_num_threads(1)
     rows = []
     for name in args.cases:
@@ -177,6 +201,45 @@ def main() -> None:
         rows += score(case, args.tag, args.variants, not args.no_eval)
     if args.out:
         args.out.write_text(json.dumps(rows, indent=1))
+
+
+
+def assemble(base: Path, reruns: list[Path], scores: list[Path], checks: list[Path], out: Path) -> dict:
+    """The zoo table before and after the learn's Gaussian kernels, case by case on the same
+    step-2 grids: ``base`` (a zoo results file) with the rows of cases learned again (``reruns``)
+    put in; after, the diffraction-limited cases' rows scored with their summarised grids
+    (``scores``: this script's ``learn`` rows) and their self-checks replayed on them (``checks``:
+    bench/zoo_posthoc.py --summary on rows)."""
+    rows = {r["case"]["name"]: r for r in json.loads(base.read_text())["rows"]}
+    for path in reruns:
+        for r in json.loads(path.read_text())["rows"]:
+            rows[r["case"]["name"]] = r
+    scored = {r["case"]: r for p in scores for r in json.loads(p.read_text()) if r["variant"] == "learn"}
+    checked = {r["case"]: r for p in checks for r in json.loads(p.read_text()) if r["mode"].endswith("summary")}
+    after = []
+    for name, row in rows.items():
+        case = next(c for c in zoo.CASES if c.name == name)
+        row = json.loads(json.dumps(row))
+        if stopped_down(case):
+            s, c = scored[name], checked[name]
+            row["grid"].update(l2_ratio=s["l2_ratio"], ncc_mean=s["ncc"], lateral_colour_error_mean=s["lateral"])
+            row["psnr_gain"]["learned"] = s["gain"]
+            row["learn"].pop("refused", None)
+            if not c["check"]:
+                row["learn"]["refused"] = "self-check: " + "; ".join(c["reasons"])
+            row["verdict"] = zoo.verdict(row)
+        after.append(row)
+    before = list(rows.values())
+    result = {"command": " ".join(sys.argv), "before": zoo.summary(before), "after": zoo.summary(after),
+              "cases": [{"case": b["case"]["name"], "half": b["case"]["half"], "stopped_down": stopped_down(
+                  next(c for c in zoo.CASES if c.name == b["case"]["name"])),
+                         "before": {"verdict": b["verdict"], "l2_ratio": b["grid"]["l2_ratio"],
+                                    "gain": b["psnr_gain"]["learned"], "true": b["psnr_gain"]["true"]},
+                         "after": {"verdict": a["verdict"], "l2_ratio": a["grid"]["l2_ratio"],
+                                   "gain": a["psnr_gain"]["learned"]}} for b, a in zip(before, after)],
+              "rows": after}
+    out.write_text(json.dumps(result, indent=1))
+    return result
 
 
 if __name__ == "__main__":
