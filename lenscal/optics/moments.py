@@ -1,10 +1,12 @@
 """Each kernel summarised by its centroid and covariance: the Gaussian of the same moments.
 
 Why: distribution matching of unpaired photos pins a kernel's low-order moments (where it moves
-the image, how far and in which direction it spreads it) far better than its fine shape, which
-comes out with too sharp a core on too broad a pedestal wherever the two sets' scenes differ.
-Deconvolved with such a kernel, a photo gets both over-sharpened fine detail and halos; the
-Gaussian of the same centroid and covariance keeps what was learned and drops what was not.
+the image, how far and in which direction it spreads it) better than its fine shape, which can
+come out as too sharp a core on too broad a pedestal where the two sets' scenes differ. The
+Gaussian of the same centroid and covariance keeps the moments and drops the shape. That is
+right where the true blur beyond the diffraction is small and smooth (stopped down), and wrong
+where it has a sharp core in a wide halo (wide open): the learn decides which
+(learn.presets.resolve_auto).
 
 Where the aperture's diffraction is modelled (optics.diffraction), its Airy pattern is known
 exactly and is not summarised: covariances add under convolution, so the lens's own part is the
