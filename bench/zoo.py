@@ -427,8 +427,9 @@ def evaluate(case: Case, folder: Path, profile_path: Path | None, true8: np.ndar
     return {k: (round(float(np.mean(v)), 3) if isinstance(v, list) else v) for k, v in gains.items()}
 
 
-def evaluate_grids(case: Case, folder: Path, grids: dict[str, np.ndarray]) -> dict[str, float]:
-    """Mean PSNR gain of the held-out photos corrected with each grid (no baselines)."""
+def evaluate_grids(case: Case, folder: Path, grids: dict[str, np.ndarray], sigma: float = 0.01) -> dict[str, float]:
+    """Mean PSNR gain of the held-out photos corrected with each grid (no baselines), the
+    solver told noise ``sigma`` (evaluate tells it the true one)."""
     from lenscal.correct.deconv import deconvolve
     from lenscal.develop import load_photo
 
@@ -438,7 +439,7 @@ def evaluate_grids(case: Case, folder: Path, grids: dict[str, np.ndarray]) -> di
         y = load_photo(dng)[0].pixels
         ref = refs[f"arr_{i}"]
         for k, g in grids.items():
-            out = deconvolve(y, g, 0.01, **SOLVER)
+            out = deconvolve(y, g, sigma, **SOLVER)
             for y0, x0, h, w in crops(case.size):
                 sl = (slice(y0, y0 + h), slice(x0, x0 + w))
                 gains[k].append(psnr(out[sl], ref[sl]) - psnr(y[sl], ref[sl]))

@@ -25,84 +25,43 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import zoo  # noqa: E402
 
-from lenscal.optics.moments import gaussian_summary  # noqa: E402
-from lenscal.optics.psf import centroid, grid_report, normalise, shift  # noqa: E402
-
-
-def moments(k: torch.Tensor):
-    size = k.shape[-1]
-    r = torch.arange(size, dtype=k.dtype) - (size - 1) / 2
-    m = k.sum((-2, -1))
-    c = centroid(k)
-    y, x = r[:, None] - c[..., 0, None, None], r[None, :] - c[..., 1, None, None]
-    return c, (k * y * y).sum((-2, -1)) / m, (k * x * x).sum((-2, -1)) / m, (k * x * y).sum((-2, -1)) / m
-
-
-def gaussian_cov(c, syy, sxx, sxy, size: int) -> torch.Tensor:
-    r = torch.arange(size, dtype=c.dtype) - (size - 1) / 2
-    y, x = r[:, None] - c[..., 0, None, None], r[None, :] - c[..., 1, None, None]
-    det = (syy * sxx - sxy**2).clamp_min(1e-6)
-    iyy, ixx, ixy = (sxx / det)[..., None, None], (syy / det)[..., None, None], (-sxy / det)[..., None, None]
-    g = torch.exp(-0.5 * (iyy * y * y + ixx * x * x + 2 * ixy * x * y))
-    return g / g.sum((-2, -1), keepdim=True)
-
-
-def moment_gaussian(k: torch.Tensor) -> torch.Tensor:
-    """Each kernel's Gaussian of the same centroid and covariance."""
-    return gaussian_cov(*moments(k), k.shape[-1])
+from lenscal.optics.moments import covariance, gaussian_of, gaussian_summary  # noqa: E402
+from lenscal.optics.psf import grid_report  # noqa: E402
 
 
 def fitted_gaussian(k: torch.Tensor, steps: int = 300) -> torch.Tensor:
     """Each kernel's Gaussian closest in L2 (centroid and covariance fitted; low tails matter less)."""
-    c, syy, sxx, sxy = moments(k)
-    ly, lx = torch.log(syy.clamp_min(0.05)) / 2, torch.log(sxx.clamp_min(0.05)) / 2
-    rho = torch.atanh((sxy / (syy * sxx).sqrt()).clamp(-0.9, 0.9))
+    c, cov = covariance(k)
+    ly, lx = torch.log(cov[..., 0, 0].clamp_min(0.05)) / 2, torch.log(cov[..., 1, 1].clamp_min(0.05)) / 2
+    rho = torch.atanh((cov[..., 0, 1] / (cov[..., 0, 0] * cov[..., 1, 1]).sqrt()).clamp(-0.9, 0.9))
     p = [t.clone().requires_grad_(True) for t in (c, ly, lx, rho)]
     opt = torch.optim.Adam(p, lr=0.03)
-    for _ in range(steps):
+
+    def draw() -> torch.Tensor:
         c_, ly_, lx_, r_ = p
         sy, sx, rr = torch.exp(ly_), torch.exp(lx_), torch.tanh(r_)
-        g = gaussian_cov(c_, sy * sy, sx * sx, rr * sy * sx, k.shape[-1])
-        loss = ((g - k) ** 2).sum()
+        xy = rr * sy * sx
+        spread = torch.stack([torch.stack([sy * sy, xy], -1), torch.stack([xy, sx * sx], -1)], -2)
+        return gaussian_of(spread, k.shape[-1], c_)
+
+    for _ in range(steps):
+        loss = ((draw() - k) ** 2).sum()
         opt.zero_grad()
         loss.backward()
         opt.step()
     with torch.no_grad():
-        c_, ly_, lx_, r_ = p
-        sy, sx, rr = torch.exp(ly_), torch.exp(lx_), torch.tanh(r_)
-        return gaussian_cov(c_, sy * sy, sx * sx, rr * sy * sx, k.shape[-1])
+        return draw()
 
 
 def windowed(k: torch.Tensor, factor: float = 2.0) -> torch.Tensor:
-    """Each kernel times a Gaussian window ``factor`` times its own covariance: the core's shape
+    """Each kernel times a Gaussian window ``factor`` times its own spread: the core's shape
     kept, the far tails dropped."""
-    c, syy, sxx, sxy = moments(k)
-    w = gaussian_cov(c, syy * factor**2, sxx * factor**2, sxy * factor**2, k.shape[-1])
-    out = k * w
+    c, cov = covariance(k)
+    out = k * gaussian_of(cov * factor**2, k.shape[-1], c)
     return out / out.sum((-2, -1), keepdim=True)
 
 
-def moment_gaussian_over(k: torch.Tensor, airy: torch.Tensor | None) -> torch.Tensor:
-    """With the diffraction modelled (``airy`` (3, K, K)): the lens's own part of each kernel
-    summarised by a Gaussian (covariances add under convolution), convolved with the Airy
-    pattern again; without, :func:`moment_gaussian`."""
-    if airy is None:
-        return moment_gaussian(k)
-    c, syy, sxx, sxy = moments(k)
-    _, ayy, axx, axy = moments(airy.to(k.dtype))
-    floor = 0.05  # px^2: a lens part no wider than this is a point
-    lyy, lxx = (syy - ayy).clamp_min(floor), (sxx - axx).clamp_min(floor)
-    lxy = (sxy - axy).clamp(-(lyy * lxx).sqrt() * 0.9, (lyy * lxx).sqrt() * 0.9)
-    lens = gaussian_cov(torch.zeros_like(c), lyy, lxx, lxy, k.shape[-1])
-    out = torch.stack([torch.nn.functional.conv2d(lens[:, :, ch].reshape(-1, 1, *k.shape[-2:]),
-                                                  airy[ch][None, None].to(k.dtype), padding=k.shape[-1] // 2)
-                       .reshape(lens[:, :, ch].shape) for ch in range(3)], dim=2)
-    out = out / out.sum((-2, -1), keepdim=True)
-    d = c - centroid(out)  # the kernels' own centroids (lateral colour), which the window's edge moved
-    return normalise(shift(out, d[..., 0], d[..., 1]).clamp_min(0))
-
-
-VARIANTS = {"moment_diff": None, "as_is": lambda k: k, "moment": moment_gaussian, "fitted": fitted_gaussian,
+VARIANTS = {"as_is": lambda k: k, "moment": gaussian_summary, "fitted": fitted_gaussian,
             "window2": windowed, "window1.5": lambda k: windowed(k, 1.5)}
 
 
@@ -115,12 +74,12 @@ def score(case, tag: str, variants: list[str], evaluate: bool) -> list[dict]:
     out, grids = [], {}
     airy = diffraction(case)
     for name in variants:
-        if name == "product":
+        if name == "product":  # the learn's summary, wide open too
             g = gaussian_summary(grid, airy)
         elif name == "learn":  # what the learn writes now: the summary only where diffraction-limited
             g = gaussian_summary(grid, airy) if stopped_down(case) else grid
         else:
-            g = moment_gaussian_over(grid, airy) if name == "moment_diff" else VARIANTS[name](grid)
+            g = VARIANTS[name](grid)
         rep = grid_report(g, true8)
         row = {"case": case.name, "half": case.half, "variant": name, "l2_ratio": round(rep["l2"] / rep["l2_gaussian"], 3),
                "ncc": round(rep["ncc_mean"], 4), "lateral": round(rep["lateral_colour_error_mean"], 3)}
@@ -128,7 +87,7 @@ def score(case, tag: str, variants: list[str], evaluate: bool) -> list[dict]:
         grids[name] = g.numpy().astype(np.float32)
     if evaluate:
         grids["true"] = true8
-        gains = evaluate_grids(case, folder, grids, sigma_true)
+        gains = zoo.evaluate_grids(case, folder, grids, sigma_true)  # as zoo.evaluate: the true sigma
         for row in out:
             row["gain"], row["gain_true"] = gains[row["variant"]], gains["true"]
     for row in out:
@@ -154,29 +113,11 @@ def stopped_down(case) -> bool:
     return diffraction_limited(case.f_blurry, scales) is True
 
 
-def evaluate_grids(case, folder: Path, grids: dict[str, np.ndarray], sigma: float) -> dict[str, float]:
-    """zoo.evaluate's PSNR gains (the true noise sigma for every grid), for several grids."""
-    from lenscal.correct.deconv import deconvolve
-    from lenscal.develop import load_photo
-
-    refs = np.load(folder / "test" / "references.npz")
-    gains: dict[str, list[float]] = {k: [] for k in grids}
-    for i, dng in enumerate(sorted((folder / "test").glob("*.dng"))):
-        y = load_photo(dng)[0].pixels
-        ref = refs[f"arr_{i}"]
-        for k, g in grids.items():
-            o = deconvolve(y, g, sigma, **zoo.SOLVER)
-            for y0, x0, h, w in zoo.crops(case.size):
-                sl = (slice(y0, y0 + h), slice(x0, x0 + w))
-                gains[k].append(zoo.psnr(o[sl], ref[sl]) - zoo.psnr(y[sl], ref[sl]))
-    return {k: round(float(np.mean(v)), 3) for k, v in gains.items()}
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", nargs="+", default=[])
     ap.add_argument("--tag", default="default")
-    ap.add_argument("--variants", nargs="+", default=["as_is", "moment", "moment_diff"])
+    ap.add_argument("--variants", nargs="+", choices=[*VARIANTS, "product", "learn"], default=["as_is", "learn"])
     ap.add_argument("--no-eval", action="store_true")
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--assemble", nargs="+", type=Path, default=None, metavar="FILE",
