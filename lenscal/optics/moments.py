@@ -19,10 +19,12 @@ import torch
 
 from lenscal.optics.psf import Array, _t, centroid, normalise
 
-# px^2: the least variance of a summarised lens part (a point, pixel-integrated, has 1/12 per axis)
-MIN_VARIANCE = 1 / 12
+# px^2: the least variance of a summarised lens part, before the pixel's own 1/12: a narrower one,
+# drawn at OVERSAMPLE samples per pixel, would not move smoothly with its centre
+MIN_VARIANCE = 0.1
 MAX_CORRELATION = 0.95  # of a summary's two axes: keeps every covariance positive definite
-CENTRING_STEPS = 3  # corrections of where a summary is drawn, so its centroid is the kernel's
+CENTRING_STEPS = 4  # corrections of where a summary is drawn, so its centroid is the kernel's
+OVERSAMPLE = 5  # samples per pixel side where a Gaussian is drawn
 
 
 def covariance(kernels: Array) -> tuple[torch.Tensor, torch.Tensor]:
@@ -40,15 +42,18 @@ def covariance(kernels: Array) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def gaussian_of(cov: torch.Tensor, size: int, centre: torch.Tensor | None = None) -> torch.Tensor:
-    """Pixel-sampled Gaussians (..., size, size) of covariance ``cov`` (..., 2, 2), centred on the
-    window or at ``centre`` (..., 2) (dy, dx), each summing to 1."""
-    r = torch.arange(size, dtype=cov.dtype, device=cov.device) - (size - 1) / 2
+    """Pixel-integrated Gaussians (..., size, size) of covariance ``cov`` (..., 2, 2), centred on
+    the window or at ``centre`` (..., 2) (dy, dx), each summing to 1. Integrated over each pixel
+    (OVERSAMPLE^2 samples), so that a narrow one moves smoothly with its centre."""
+    n = OVERSAMPLE
+    r = (torch.arange(size * n, dtype=cov.dtype, device=cov.device) - (size * n - 1) / 2) / n
     c = torch.zeros(*cov.shape[:-2], 2, dtype=cov.dtype, device=cov.device) if centre is None else centre
     y = r[:, None] - c[..., 0, None, None]
     x = r[None, :] - c[..., 1, None, None]
     inv = torch.linalg.inv(cov)[..., None, None, :, :]
     q = inv[..., 0, 0] * y * y + inv[..., 1, 1] * x * x + 2 * inv[..., 0, 1] * x * y
     g = torch.exp(-0.5 * q)
+    g = g.reshape(*g.shape[:-2], size, n, size, n).sum((-3, -1))
     return g / g.sum((-2, -1), keepdim=True)
 
 
@@ -77,10 +82,18 @@ def gaussian_summary(grid: Array, diffraction: Array | None = None) -> torch.Ten
         out = torch.conv2d(out.reshape(-1, 3, size, size), airy[:, None], padding=airy.shape[-1] // 2, groups=3)
         return normalise(out.reshape(spread.shape[:-2] + (size, size)))
 
-    spread = cov - (0 if airy is None else covariance(airy)[1])  # covariances add under convolution
+    # covariances add under convolution: the Airy pattern's and the pixel's own (1/12 px^2 per axis)
+    spread = cov - torch.eye(2, dtype=g.dtype, device=g.device) / 12 - (0 if airy is None else covariance(airy)[1])
     # drawn where the window's edge, which cuts wide kernels, leaves their centroids where the
-    # learned kernels' are (the lateral colour)
-    at = c.clone()
-    for _ in range(CENTRING_STEPS):
-        at = at + (c - centroid(draw(at, spread)))
-    return normalise(draw(at, spread))
+    # learned kernels' are (the lateral colour); each kernel keeps the best place tried
+    at, edge = c.clone(), (size - 1) / 2 - 1
+    best, best_error = None, None
+    for step in range(CENTRING_STEPS + 1):
+        out = draw(at, spread)
+        offset = c - centroid(out)
+        error = offset.norm(dim=-1)[..., None, None]
+        better = error < best_error if step else torch.ones_like(error, dtype=torch.bool)
+        best = out if step == 0 else torch.where(better, out, best)
+        best_error = error if step == 0 else torch.where(better, error, best_error)
+        at = (at + offset).clamp(-edge, edge)
+    return normalise(best)
