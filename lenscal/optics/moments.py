@@ -86,14 +86,16 @@ def gaussian_summary(grid: Array, diffraction: Array | None = None) -> torch.Ten
     spread = cov - torch.eye(2, dtype=g.dtype, device=g.device) / 12 - (0 if airy is None else covariance(airy)[1])
     # drawn where the window's edge, which cuts wide kernels, leaves their centroids where the
     # learned kernels' are (the lateral colour); each kernel keeps the best place tried
-    at, edge = c.clone(), (size - 1) / 2 - 1
-    best, best_error = None, None
-    for step in range(CENTRING_STEPS + 1):
+    edge = (size - 1) / 2 - 1
+    at = c.clone()
+    best = draw(at, spread)
+    offset = c - centroid(best)
+    best_error = offset.norm(dim=-1)[..., None, None]
+    for _ in range(CENTRING_STEPS):
+        at = (at + offset).clamp(-edge, edge)
         out = draw(at, spread)
         offset = c - centroid(out)
         error = offset.norm(dim=-1)[..., None, None]
-        better = error < best_error if step else torch.ones_like(error, dtype=torch.bool)
-        best = out if step == 0 else torch.where(better, out, best)
-        best_error = error if step == 0 else torch.where(better, error, best_error)
-        at = (at + offset).clamp(-edge, edge)
+        best = torch.where(error < best_error, out, best)
+        best_error = torch.minimum(error, best_error)
     return normalise(best)
