@@ -43,7 +43,7 @@ def develop(folder: Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
             [p.pixels for p in develop_shoot(blurry_set, settings, "", None)])
 
 
-def replay(case, tag: str, modes: list[str], lateral: str, evaluate: bool, summary: bool = False) -> list[dict]:
+def replay(case, tag: str, modes: list[str], lateral: str, evaluate: bool, summaries: tuple[bool, ...] = (False,)) -> list[dict]:
     folder = zoo.WORK / case.name / "shoot"
     saved = np.load(zoo.WORK / case.name / tag / "grids.npz")
     sharp, blurry = develop(folder)
@@ -55,7 +55,7 @@ def replay(case, tag: str, modes: list[str], lateral: str, evaluate: bool, summa
     coef = measure_lateral(blurry)[0] if lateral == "measured" else None  # the same for every mode
     learned_mode = json.loads((zoo.WORK / case.name / tag / "profile.json").read_text())["settings"]["edge_widths"]
     out = []
-    for mode in modes:
+    for mode, summary in [(m, s) for s in summaries for m in modes]:
         mode = learned_mode if mode == "learn" else mode
         grid = grid0
         info = {}
@@ -107,8 +107,8 @@ def main() -> None:
     rows = []
     for name in args.cases:
         case = next(c for c in zoo.CASES if c.name == name)
-        for summary in {"off": [False], "on": [True], "both": [False, True]}[args.summary]:
-            rows += replay(case, args.tag, args.modes, args.lateral, not args.no_eval, summary)
+        summaries = {"off": (False,), "on": (True,), "both": (False, True)}[args.summary]
+        rows += replay(case, args.tag, args.modes, args.lateral, not args.no_eval, summaries)
     if args.out:
         args.out.write_text(json.dumps(rows, indent=1))
 

@@ -95,23 +95,27 @@ def score(case, tag: str, variants: list[str], evaluate: bool) -> list[dict]:
     return out
 
 
+def scales(case) -> tuple[float, ...] | None:
+    """The case's Airy scales as the learn reads them: only where the camera, so its pitch, is known."""
+    from lenscal.optics.diffraction import relative_scales
+
+    return relative_scales(case.f_blurry, case.pitch_um, case.f_sharp) if case.known_camera else None
+
+
 def diffraction(case) -> torch.Tensor | None:
     """The Airy kernels the learn modelled for this case (a known camera at a small aperture)."""
-    from lenscal.optics.diffraction import diffraction_kernels, relative_scales
+    from lenscal.optics.diffraction import diffraction_kernels
 
-    if not case.known_camera:
-        return None
-    found = diffraction_kernels(relative_scales(case.f_blurry, case.pitch_um, case.f_sharp), 13)
+    found = None if scales(case) is None else diffraction_kernels(scales(case), 13)
     return None if found is None else torch.from_numpy(found).double()
 
-
 def stopped_down(case) -> bool:
-    """Is the case's blurry set diffraction-limited, as the learn judges it (presets.resolve_auto)?"""
-    from lenscal.optics.diffraction import diffraction_limited, relative_scales
+    """Does the learn write this case's kernels as Gaussians (presets.resolve_auto's own rule)?"""
+    from lenscal.learn.presets import get_settings, resolve_auto
+    from lenscal.optics.diffraction import diffraction_limited
 
-    scales = relative_scales(case.f_blurry, case.pitch_um, case.f_sharp) if case.known_camera else None
-    return diffraction_limited(case.f_blurry, scales) is True
-
+    limited = diffraction_limited(case.f_blurry, scales(case))
+    return resolve_auto(get_settings("fast"), limited).kernel_shape == "gaussian"
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -76,14 +76,15 @@ def gaussian_summary(grid: Array, diffraction: Array | None = None) -> torch.Ten
     airy = None if diffraction is None else _t(diffraction).to(g.dtype)
 
     def draw(at: torch.Tensor, spread: torch.Tensor) -> torch.Tensor:
-        out = gaussian_of(_valid(spread), size, at)
+        out = gaussian_of(spread, size, at)
         if airy is None:
             return out
         out = torch.conv2d(out.reshape(-1, 3, size, size), airy[:, None], padding=airy.shape[-1] // 2, groups=3)
         return normalise(out.reshape(spread.shape[:-2] + (size, size)))
 
     # covariances add under convolution: the Airy pattern's and the pixel's own (1/12 px^2 per axis)
-    spread = cov - torch.eye(2, dtype=g.dtype, device=g.device) / 12 - (0 if airy is None else covariance(airy)[1])
+    spread = _valid(cov - torch.eye(2, dtype=g.dtype, device=g.device) / 12
+                    - (0 if airy is None else covariance(airy)[1]))
     # drawn where the window's edge, which cuts wide kernels, leaves their centroids where the
     # learned kernels' are (the lateral colour); each kernel keeps the best place tried
     edge = (size - 1) / 2 - 1
