@@ -218,7 +218,8 @@ def learn(
         None, "--pixel-pitch", min=0.0, max=20.0,
         help="Pixel pitch in um (e.g. 3.3 for a 20 MP Micro Four Thirds body), used to model a "
              "stopped-down set's diffraction from its f-number. Default: from lensfun's sensor size "
-             "for the camera; 0 = do not model it."),
+             "for the camera, else from the photos' EXIF (focal-plane resolution or 35 mm equivalent "
+             "focal length); 0 = do not model it."),
     demosaic: Demosaic = typer.Option(Demosaic.ahd, help="Demosaic algorithm."),
     vignetting: Vignetting = typer.Option(Vignetting.auto, help="Devignetting with lensfun."),
     truth: Optional[Path] = typer.Option(None, help="A true profile (simulated shoots) to score against."),

@@ -24,6 +24,8 @@ class Metadata:
     width: int = 0
     height: int = 0
     orientation: int = 1  # EXIF orientation; pixels stay in sensor orientation
+    sensor_width_mm: float | None = None  # the frame's width on the sensor (EXIF focal-plane resolution)
+    focal_length_35mm: float | None = None  # EXIF's 35 mm equivalent focal length
     raw: bool = False
     extra: dict = field(default_factory=dict, compare=False)
 

@@ -81,15 +81,24 @@ def shared_white_balance(paths: list[Path]) -> tuple[float, ...] | None:
 
 
 def _diffraction(sharp: Metadata, blurry: Metadata, pixel_pitch: float | None, blurry_dir: Path) -> dict:
-    """The pixel pitch (given, or lensfun's sensor size over the image size) and the blurry set's
-    Airy scales beyond the sharp set's, worked out from the scan before any photo is developed."""
-    from lenscal.optics.diffraction import pixel_pitch_from_crop, relative_scales, significant
+    """The pixel pitch and the blurry set's Airy scales beyond the sharp set's, worked out from the
+    scan before any photo is developed. The pitch: given, else the sensor size lensfun knows for
+    the camera, else what the photos' EXIF says (the focal-plane resolution, then the 35 mm
+    equivalent focal length), over the image size."""
+    from lenscal.optics.diffraction import pixel_pitch_from_crop, plausible_pitch, relative_scales, significant
     from lenscal.optics.vignetting import crop_factor
 
     pitch, source = pixel_pitch, "given"
-    if pixel_pitch is None:
+    if pixel_pitch is None and blurry.width and blurry.height:
+        w, h = blurry.width, blurry.height
         crop = crop_factor(blurry.make, blurry.model)
-        pitch, source = (pixel_pitch_from_crop(crop, blurry.width, blurry.height), "lensfun") if crop else (None, "unknown")
+        exif_crop = blurry.focal_length_35mm / blurry.focal_length if blurry.focal_length_35mm and blurry.focal_length else None
+        candidates = ((pixel_pitch_from_crop(crop, w, h) if crop else None, "lensfun"),
+                      (blurry.sensor_width_mm * 1000.0 / w if blurry.sensor_width_mm else None, "EXIF focal-plane resolution"),
+                      (pixel_pitch_from_crop(exif_crop, w, h) if exif_crop else None, "EXIF 35 mm equivalent"))
+        pitch, source = next(((p, s) for p, s in candidates if plausible_pitch(p)), (None, "unknown"))
+    elif pixel_pitch is None:
+        source = "unknown"
     if pixel_pitch and not blurry.f_number:
         raise ShootError("the blurry photos do not say their f-number, so the diffraction cannot be modelled",
                          blurry_dir, "run again without --pixel-pitch")
@@ -338,7 +347,8 @@ def learn_notes(diffraction: dict, magnify: str, edge_widths: dict | None,
         notes.append(f"diffraction modelled: pixel pitch {diffraction['pixel_pitch_um']:.2f} um "
                      f"({diffraction['pitch_from']}), Airy scale {diffraction['scales_px'][1]:.2f} px in G")
     elif diffraction["pitch_from"] == "unknown":
-        notes.append("diffraction not modelled: lensfun does not know this camera's sensor size (give --pixel-pitch)")
+        notes.append("diffraction not modelled: neither lensfun nor the photos' EXIF says this camera's sensor size "
+                     "(give --pixel-pitch)")
     if magnify != "off":
         notes.append("kernel widths learned node by node (--set magnify=off to keep them as step 2 finds them)")
     if edge_widths:

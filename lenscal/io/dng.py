@@ -74,6 +74,11 @@ def write_dng(path: str | Path, mosaic: np.ndarray, meta: Metadata, *, black: in
     if meta.focal_length:
         tags.append((37386, "2I", 1, _rational(meta.focal_length, 100), True))
         tags.append((50736, "2I", 4, _rational(meta.focal_length, 100) * 2 + (17, 10, 17, 10), True))
+    if meta.sensor_width_mm:  # FocalPlaneXResolution in pixels per cm (unit 3) of this image
+        tags.append((41486, "2I", 1, _rational(mosaic.shape[1] / (meta.sensor_width_mm / 10), 1000), True))
+        tags.append((41488, "H", 1, 3, True))
+    if meta.focal_length_35mm:
+        tags.append((41989, "H", 1, int(round(meta.focal_length_35mm)), True))
     if meta.datetime:
         tags.append((36867, "s", 0, meta.datetime, True))
     description = json.dumps({"lenscal": {"simulated": True, "version": __version__, **(note or {})}})

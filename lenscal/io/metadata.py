@@ -28,8 +28,16 @@ _TAGS = {
     "exposure_time": ("EXIF ExposureTime", "Image ExposureTime"),
     "datetime": ("EXIF DateTimeOriginal", "Image DateTimeOriginal", "Image DateTime"),
     "orientation": ("Image Orientation",),
+    "focal_length_35mm": ("EXIF FocalLengthIn35mmFilm", "Image FocalLengthIn35mmFilm"),
+    "_plane_resolution": ("EXIF FocalPlaneXResolution", "Image FocalPlaneXResolution"),
+    "_plane_unit": ("EXIF FocalPlaneResolutionUnit", "Image FocalPlaneResolutionUnit"),
+    "_plane_width": ("EXIF ExifImageWidth", "Image ExifImageWidth"),
 }
-_NUMERIC = {"f_number", "focal_length", "iso", "exposure_time"}
+_NUMERIC = {"f_number", "focal_length", "iso", "exposure_time", "focal_length_35mm", "_plane_resolution",
+            "_plane_unit", "_plane_width"}
+# EXIF FocalPlaneResolutionUnit: mm per unit (2 inch, 3 cm, 4 mm, 5 um; 1 "none" is read as inches,
+# as EXIF's readers do)
+_UNIT_MM = {1: 25.4, 2: 25.4, 3: 10.0, 4: 1.0, 5: 0.001}
 # exifread logs its findings ("PNG file does not have exif data") as warnings on stderr, where
 # only lenscal's one-line messages belong
 logging.getLogger("exifread").setLevel(logging.ERROR)
@@ -109,18 +117,28 @@ def metadata_from_raw(path: Path, raw) -> Metadata:
     if not fields.get("datetime") and other.timestamp and other.timestamp.year > 1970:
         fields["datetime"] = other.timestamp.strftime("%Y:%m:%d %H:%M:%S")
     fields.pop("lenscal", None)
-    return Metadata(width=int(sizes.width), height=int(sizes.height), raw=True, **_clean(fields))
+    return Metadata(width=int(sizes.width), height=int(sizes.height), raw=True, **_clean(fields, int(sizes.width)))
 
 
 def metadata_from_image(path: Path, height: int, width: int) -> Metadata:
     exif = read_exif(path)
     extra = {"lenscal": exif.pop("lenscal")} if "lenscal" in exif else {}
-    return Metadata(width=width, height=height, raw=False, extra=extra, **_clean(exif))
+    return Metadata(width=width, height=height, raw=False, extra=extra, **_clean(exif, width))
 
 
-def _clean(fields: dict) -> dict:
-    allowed = set(Metadata.__dataclass_fields__) - {"width", "height", "raw", "extra"}
-    return {k: v for k, v in fields.items() if k in allowed}
+def sensor_width_mm(fields: dict, width: int) -> float | None:
+    """The frame's width on the sensor from EXIF's focal-plane resolution (pixels per unit of an
+    image ``ExifImageWidth`` wide, else as wide as the file's own image); None when not said."""
+    resolution, unit = fields.get("_plane_resolution"), _UNIT_MM.get(int(fields.get("_plane_unit", 2)))
+    reference = fields.get("_plane_width") or width
+    if not (resolution and unit and reference):
+        return None
+    return reference / resolution * unit
+
+
+def _clean(fields: dict, width: int) -> dict:
+    allowed = set(Metadata.__dataclass_fields__) - {"width", "height", "raw", "extra", "sensor_width_mm"}
+    return {**{k: v for k, v in fields.items() if k in allowed}, "sensor_width_mm": sensor_width_mm(fields, width)}
 
 
 def read_metadata(path: Path) -> Metadata:

@@ -57,6 +57,15 @@ def pixel_pitch_from_crop(crop_factor: float, width: int, height: int) -> float:
     return FULL_FRAME_DIAGONAL_MM / crop_factor * 1000.0 / math.hypot(width, height)
 
 
+PLAUSIBLE_PITCH_UM = (0.5, 20.0)  # a pitch read from EXIF outside this is a camera's wrong tag, not used
+
+
+def plausible_pitch(pitch_um: float | None) -> float | None:
+    """``pitch_um`` if a camera's pixels can be that size, else None."""
+    lo, hi = PLAUSIBLE_PITCH_UM
+    return pitch_um if pitch_um is not None and lo <= pitch_um <= hi else None
+
+
 def significant(scales: tuple[float, ...]) -> bool:
     """Is the diffraction of these per-channel scales worth modelling (see SIGNIFICANT_SCALE_PX)?"""
     return scales[1] >= SIGNIFICANT_SCALE_PX

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -58,6 +60,20 @@ def test_develop_keeps_sensor_orientation(tmp_path):
     assert img[:6, :12].mean() > 10 * img[30:, 40:].mean()
 
 
+def test_the_sensor_size_the_exif_says_reads_back(tmp_path):
+    """The focal-plane resolution and the 35 mm equivalent: what gives the pixel pitch of a camera
+    lensfun does not know (workflow._diffraction)."""
+    _dng(tmp_path / "plain.dng", np.full((64, 96, 3), 0.2, np.float32))
+    plain = read_metadata(tmp_path / "plain.dng")
+    assert plain.sensor_width_mm is None and plain.focal_length_35mm is None
+    write_dng(tmp_path / "sized.dng", np.full((64, 96), 4000, np.uint16),
+              replace(META, sensor_width_mm=0.3168, focal_length_35mm=100.0), black=512, white=16383,
+              as_shot_neutral=(0.5, 1.0, 0.7))
+    sized = read_metadata(tmp_path / "sized.dng")
+    assert sized.sensor_width_mm == pytest.approx(0.3168, rel=1e-4)  # 96 px of 3.3 um
+    assert sized.focal_length_35mm == 100.0
+
+
 @needs_shared
 def test_real_canon_cr2_develops_with_size_and_metadata():
     path = SHARED / "raw" / "rawtran_IMG_5952_Canon30D_EF-S18-55_f22.CR2"
@@ -69,6 +85,7 @@ def test_real_canon_cr2_develops_with_size_and_metadata():
     assert meta.f_number == pytest.approx(22) and meta.focal_length == pytest.approx(22)
     assert meta.iso == 640 and meta.exposure_time == pytest.approx(1 / 400)
     assert meta.datetime == "2009:07:21 13:03:20"
+    assert meta.sensor_width_mm == pytest.approx(22.5, abs=0.1)  # the 30D's APS-C sensor, from its EXIF
 
 
 @needs_shared
