@@ -337,7 +337,7 @@ def learn(case: Case, folder: Path, overrides: dict, seed: int) -> dict:
             np.savez_compressed(out.with_name("grids.npz"), step2=r.step2_grid, final=r.grid, sigma=r.sigma,
                                 gains=r.gains)
 
-        pitch = case.pitch_um if case.known_camera else None
+        pitch = case.pitch_um if case.known_camera or GIVE_PITCH else None
         common = dict(settings=DevelopSettings(), warn=notes.append, step1_cache=WORK / case.name / STEP1_CACHE)
         if "request" in learn_profile.__code__.co_varnames:
             from lenscal.learn.presets import RunOptions
@@ -381,6 +381,7 @@ SOLVER: dict = {}  # SolverOptions for every correction of this run (--solver)
 RL = True  # measure the Richardson-Lucy baselines (--no-rl skips them)
 LEARN = True  # learn a profile (--no-learn: only the corrections with the true grid, for solver work)
 THREADS = 0  # torch threads of the learn (--threads); 0: every core
+GIVE_PITCH = False  # --give-pitch: the pixel pitch given to the learn for unknown cameras too
 
 
 def evaluate(case: Case, folder: Path, profile_path: Path | None, true8: np.ndarray, sigma_true: float) -> dict:
@@ -688,7 +689,7 @@ def merge(path: Path, others: list[Path]) -> list[dict]:
 
 
 def main() -> None:
-    global STEP1_CACHE, TAG, SOLVER, RL, LEARN, THREADS
+    global STEP1_CACHE, TAG, SOLVER, RL, LEARN, THREADS, GIVE_PITCH
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", nargs="*", default=None)
     ap.add_argument("--quick", action="store_true", help="the quick subset (small frames), for iterating")
@@ -698,6 +699,8 @@ def main() -> None:
     ap.add_argument("--tag", default="default", help="name of this run's profiles (shoots and step 1 are shared)")
     ap.add_argument("--step1-cache", default=STEP1_CACHE, help="file name of the cached step-1 model in each case's folder")
     ap.add_argument("--solver", default="{}", help="JSON dict of SolverOptions for every correction")
+    ap.add_argument("--give-pitch", action="store_true",
+                    help="give the learn the pixel pitch for cameras lensfun does not know too (vignetting still left in)")
     ap.add_argument("--no-rl", action="store_true", help="skip the Richardson-Lucy baselines")
     ap.add_argument("--no-learn", action="store_true", help="only correct with the true grid (solver work)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results_zoo.json")
@@ -724,6 +727,7 @@ def main() -> None:
         return
     STEP1_CACHE = args.step1_cache
     TAG, SOLVER, RL, LEARN, THREADS = args.tag, json.loads(args.solver), not args.no_rl, not args.no_learn, args.threads
+    GIVE_PITCH = args.give_pitch
     if args.merge:
         rows = merge(args.out, args.merge)
         print(table(rows))
