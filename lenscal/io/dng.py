@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ import tifffile
 
 from lenscal import __version__
 from lenscal.io.atomic import atomic_path
+from lenscal.io.exif import write_camera_exif
 from lenscal.photo import Metadata
 
 LINEAR_RAW = 34892  # PhotometricInterpretation of demosaiced raw data
@@ -61,31 +63,14 @@ def write_dng(path: str | Path, mosaic: np.ndarray, meta: Metadata, *, black: in
         (271, "s", 0, meta.make, True),
         (272, "s", 0, meta.model, True),
     ]
-    if meta.lens_make:
-        tags.append((42035, "s", 0, meta.lens_make, True))
-    if meta.lens_model:
-        tags.append((42036, "s", 0, meta.lens_model, True))
-    if meta.exposure_time:
-        tags.append((33434, "2I", 1, _rational(meta.exposure_time), True))
-    if meta.f_number:
-        tags.append((33437, "2I", 1, _rational(meta.f_number, 100), True))
-    if meta.iso:
-        tags.append((34855, "H", 1, int(meta.iso), True))
-    if meta.focal_length:
-        tags.append((37386, "2I", 1, _rational(meta.focal_length, 100), True))
+    if meta.focal_length:  # LensInfo, a DNG tag of IFD0; the rest of the EXIF goes to its own IFD
         tags.append((50736, "2I", 4, _rational(meta.focal_length, 100) * 2 + (17, 10, 17, 10), True))
-    if meta.sensor_width_mm:  # FocalPlaneXResolution in pixels per cm (unit 3) of this image
-        tags.append((41486, "2I", 1, _rational(mosaic.shape[1] / (meta.sensor_width_mm / 10), 1000), True))
-        tags.append((41488, "H", 1, 3, True))
-    if meta.focal_length_35mm:
-        tags.append((41989, "H", 1, int(round(meta.focal_length_35mm)), True))
-    if meta.datetime:
-        tags.append((36867, "s", 0, meta.datetime, True))
     description = json.dumps({"lenscal": {"simulated": True, "version": __version__, **(note or {})}})
     with atomic_path(path, overwrite=overwrite) as tmp:
         tifffile.imwrite(tmp, mosaic, photometric=32803, subfiletype=0, compression=None,
                          metadata=None, description=description, software=f"lenscal {__version__}",
                          extratags=tags)
+        write_camera_exif(tmp, replace(meta, width=mosaic.shape[1], height=mosaic.shape[0]))
 
 
 def unique_camera_model(meta: Metadata) -> str:

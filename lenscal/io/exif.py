@@ -153,6 +153,27 @@ def _fill_from_metadata(exif, meta: Metadata) -> None:
         _set_if_missing(exif, "Exif.Photo.ISOSpeedRatings", str(int(min(meta.iso, 65535))))
     if meta.orientation and meta.orientation != 1:
         _set_if_missing(exif, "Exif.Image.Orientation", str(int(meta.orientation)))
+    if meta.sensor_width_mm and meta.width:  # pixels per cm of this image's width on the sensor
+        _set_if_missing(exif, "Exif.Photo.FocalPlaneXResolution", _rational(meta.width / (meta.sensor_width_mm / 10)))
+        _set_if_missing(exif, "Exif.Photo.FocalPlaneResolutionUnit", "3")
+    if meta.focal_length_35mm:
+        _set_if_missing(exif, "Exif.Photo.FocalLengthIn35mmFilm", str(int(round(meta.focal_length_35mm))))
+
+
+def write_camera_exif(target: Path, meta: Metadata) -> None:
+    """The camera's EXIF (exposure, lens, time, sensor size) written where it belongs, in the Exif
+    IFD of a raw file lenscal made (``write_dng``, whose TIFF writer has only IFD0)."""
+    out = _open(target)
+    if out is None:
+        raise OutputError("cannot write metadata (exiv2 cannot open the file)", target)
+    exif = out.exifData()
+    _fill_from_metadata(exif, meta)
+    _exif_version(exif)
+    out.setExifData(exif)
+    try:
+        out.writeMetadata()
+    except Exception as e:
+        raise OutputError(f"cannot write metadata ({type(e).__name__})", target) from e
 
 
 def _has_group(exif, group: str) -> bool:

@@ -181,6 +181,14 @@ def test_exiftool_validate_has_no_warning(corrected, kind):
     assert r.returncode == 0 and r.stdout.strip() == "Validate                        : OK", r.stdout
 
 
+@needs_exiftool
+def test_exiftool_validate_has_no_warning_for_a_simulated_raw(tmp_path):
+    """What ``lenscal simulate`` writes: the camera's EXIF in the Exif IFD, not in IFD0."""
+    path = make_dng(tmp_path / "sim.dng", sensor_width_mm=0.63, focal_length_35mm=50.0)
+    r = subprocess.run([EXIFTOOL, "-validate", "-warning", "-a", str(path)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "Validate                        : OK", r.stdout
+
+
 @needs_shared
 def test_real_canon_cr2_metadata_in_tiff_and_dng(tmp_path):
     """244 tags in the CR2: exposure facts, maker notes and all reach both outputs, validated."""
