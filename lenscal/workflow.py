@@ -85,7 +85,8 @@ def _diffraction(sharp: Metadata, blurry: Metadata, pixel_pitch: float | None, b
     scan before any photo is developed. The pitch: given, else the sensor size lensfun knows for
     the camera, else what the photos' EXIF says (the focal-plane resolution, then the 35 mm
     equivalent focal length), over the image size."""
-    from lenscal.optics.diffraction import pixel_pitch_from_crop, plausible_pitch, relative_scales, significant
+    from lenscal.optics.diffraction import (diffraction_limited, pixel_pitch_from_crop, plausible_pitch,
+                                            relative_scales, significant)
     from lenscal.optics.vignetting import crop_factor
 
     pitch, source = pixel_pitch, "given"
@@ -104,7 +105,7 @@ def _diffraction(sharp: Metadata, blurry: Metadata, pixel_pitch: float | None, b
                          blurry_dir, "run again without --pixel-pitch")
     scales = relative_scales(blurry.f_number, pitch, sharp.f_number) if pitch and blurry.f_number else None
     return {"pixel_pitch_um": pitch, "pitch_from": source, "modelled": bool(scales and significant(scales)),
-            "scales_px": list(scales) if scales else None}
+            "scales_px": list(scales) if scales else None, "limited": diffraction_limited(blurry.f_number, scales)}
 
 
 @dataclass(frozen=True)
@@ -346,9 +347,9 @@ def learn_notes(diffraction: dict, magnify: str, edge_widths: dict | None,
     if diffraction["modelled"]:
         notes.append(f"diffraction modelled: pixel pitch {diffraction['pixel_pitch_um']:.2f} um "
                      f"({diffraction['pitch_from']}), Airy scale {diffraction['scales_px'][1]:.2f} px in G")
-    elif diffraction["pitch_from"] == "unknown":
-        notes.append("diffraction not modelled: neither lensfun nor the photos' EXIF says this camera's sensor size "
-                     "(give --pixel-pitch)")
+    elif diffraction["pitch_from"] == "unknown" and diffraction.get("limited") is not False:
+        notes.append("diffraction not modelled: neither lensfun nor the photos' EXIF says this camera's sensor size; "
+                     "stopped down, a profile learned with it is closer to the lens (give --pixel-pitch)")
     if magnify != "off":
         notes.append("kernel widths learned node by node (--set magnify=off to keep them as step 2 finds them)")
     if edge_widths:

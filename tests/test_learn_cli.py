@@ -40,7 +40,7 @@ def test_learn_writes_profile_pictures_and_summary(small_shoot, tmp_path):
     # the f/16 set's diffraction beyond the f/5.6 set's, from the EXIF f-numbers and the pitch
     assert np.allclose(profile.settings["diffraction_scales"], relative_scales(16, 3.3, 5.6))
     assert summary["diffraction"] == {"pixel_pitch_um": 3.3, "pitch_from": "given", "modelled": True,
-                                      "scales_px": list(relative_scales(16, 3.3, 5.6))}
+                                      "scales_px": list(relative_scales(16, 3.3, 5.6)), "limited": True}
     # diffraction-limited: no kernel scale (magnify=auto learns one only where aberrations dominate)
     assert summary["magnify"] == "off" and profile.settings["magnify"] == "off"
     assert summary["edge_widths"] is None and profile.settings["edge_widths"] == "off"

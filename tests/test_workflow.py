@@ -11,7 +11,7 @@ from lenscal.io.dng import write_dng
 from lenscal.io.shoot import scan_shoot
 from lenscal.optics.diffraction import pixel_pitch_from_crop, relative_scales
 from lenscal.photo import Metadata
-from lenscal.workflow import _diffraction
+from lenscal.workflow import _diffraction, learn_notes
 
 # a camera lensfun does not know, 24 MP at 3.9 um (23.5 mm across 6000 px)
 UNKNOWN = Metadata(make="Zootech", model="Z-1000", focal_length=50.0, f_number=16.0, width=6000, height=4000)
@@ -23,7 +23,8 @@ def _pitch(meta: Metadata, given: float | None = None) -> dict:
 
 
 def test_the_pitch_comes_from_the_exif_when_lensfun_does_not_know_the_camera():
-    assert _pitch(UNKNOWN) == {"pixel_pitch_um": None, "pitch_from": "unknown", "modelled": False, "scales_px": None}
+    assert _pitch(UNKNOWN) == {"pixel_pitch_um": None, "pitch_from": "unknown", "modelled": False, "scales_px": None,
+                               "limited": True}  # f/16: diffraction-limited on any small-pitch sensor
     found = _pitch(replace(UNKNOWN, sensor_width_mm=23.5))
     assert found["pitch_from"] == "EXIF focal-plane resolution" and found["modelled"]
     assert found["pixel_pitch_um"] == pytest.approx(23.5 / 6000 * 1000)
@@ -57,3 +58,10 @@ def test_real_files_of_an_unknown_camera_give_their_pitch(tmp_path):
     found = _diffraction(sharp.meta, blurry.meta, None, tmp_path / "blurry")
     assert found["pitch_from"] == "EXIF focal-plane resolution"
     assert found["pixel_pitch_um"] == pytest.approx(3.9, rel=1e-3) and found["modelled"]
+
+
+def test_the_learn_asks_for_the_pitch_only_where_the_diffraction_matters():
+    stopped = learn_notes(_pitch(UNKNOWN), "off", None)
+    assert len(stopped) == 1 and stopped[0].startswith("diffraction not modelled") and "--pixel-pitch" in stopped[0]
+    assert learn_notes(_pitch(replace(UNKNOWN, f_number=2.8)), "off", None) == []  # wide open: no Airy worth modelling
+    assert learn_notes(_pitch(replace(UNKNOWN, sensor_width_mm=23.5)), "off", None)[0].startswith("diffraction modelled")
