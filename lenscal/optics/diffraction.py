@@ -60,10 +60,10 @@ def pixel_pitch_from_crop(crop_factor: float, width: int, height: int) -> float:
 PLAUSIBLE_PITCH_UM = (0.5, 20.0)  # a pitch read from EXIF outside this is a camera's wrong tag, not used
 
 
-def plausible_pitch(pitch_um: float | None) -> float | None:
-    """``pitch_um`` if a camera's pixels can be that size, else None."""
+def plausible_pitch(pitch_um: float | None) -> bool:
+    """Can a camera's pixels be this size?"""
     lo, hi = PLAUSIBLE_PITCH_UM
-    return pitch_um if pitch_um is not None and lo <= pitch_um <= hi else None
+    return pitch_um is not None and lo <= pitch_um <= hi
 
 
 def significant(scales: tuple[float, ...]) -> bool:
