@@ -32,17 +32,17 @@ from lenscal.optics.diffraction import diffraction_kernels  # noqa: E402
 from lenscal.profile import LensProfile  # noqa: E402
 
 
-def floored(forward: dict, floor: dict) -> dict:
-    """``forward`` with the places whose measured w^2 is below the floor's prediction (beyond the
+def floored(forward: dict, floor_px2: dict[str, float]) -> dict:
+    """``forward`` with the places whose measured w^2 is below the floor (per channel, beyond the
     tolerance) taken out."""
     out = copy.deepcopy(forward)
     for name, ch in out["channels"].items():
-        f = np.nanmedian(np.asarray(floor["channels"][name]["predicted_px2"], float))
+        f = floor_px2[name]
         m = np.asarray(ch["measured_px2"], float)
         noise = m < f - np.maximum(AGREE_PX2, AGREE_REL * abs(f))
         agree = np.asarray(ch["agree"], bool) & ~noise
         both = np.isfinite(m) & np.isfinite(np.asarray(ch["predicted_px2"], float)) & ~noise
-        ch["agree"], ch["places"], ch["floor_px2"] = agree.tolist(), int(both.sum()), round(float(f), 3)
+        ch["agree"], ch["places"] = agree.tolist(), int(both.sum())
     return out
 
 
@@ -67,15 +67,15 @@ def main() -> None:
         run = _Run(sharp, blurry, get_settings("fast"), 0, torch.device("cpu"), (8, 8), 13, None, None)
         gain = float(saved["gains"][1] / run.gain0[1])
         airy = torch.from_numpy(diffraction_kernels(tuple(scales), 13)).double()
-        floor = run.forward(airy.expand(8, 8, 3, 13, 13), gain)
-        row = {"case": name, "tag": args.tag}
+        floor = run.forward(airy.expand(8, 8, 3, 13, 13), gain)["channels"]  # the Airy pattern alone's edges
+        floor_px2 = {n: round(float(np.nanmedian(np.asarray(c["predicted_px2"], float))), 3) for n, c in floor.items()}
+        row = {"case": name, "tag": args.tag, "floor_px2": floor_px2}
         for which, grid in (("learned", torch.from_numpy(profile.grid()).double()),
                             ("truth", torch.from_numpy(zoo.truth(case)[0]).double())):
             forward = run.forward(grid, gain)
-            before, after = judge(forward), judge(floored(forward, floor))
+            before, after = judge(forward), judge(floored(forward, floor_px2))
             row[which] = {"before": before.status, "after": after.status, "places_after": after.places,
                           "agreement_before": before.agreement, "agreement_after": after.agreement}
-        row["floor_px2"] = {n: c["floor_px2"] for n, c in floored(forward, floor)["channels"].items()}
         rows.append(row)
         print(json.dumps(row), flush=True)
     if args.out:

@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import zoo  # noqa: E402
 
-from lenscal.optics.moments import covariance, gaussian_of, gaussian_summary  # noqa: E402
-from lenscal.optics.psf import grid_report  # noqa: E402
+from lenscal.optics.moments import gaussian_of, gaussian_summary  # noqa: E402
+from lenscal.optics.psf import covariance, grid_report  # noqa: E402
 
 
 def fitted_gaussian(k: torch.Tensor, steps: int = 300) -> torch.Tensor:

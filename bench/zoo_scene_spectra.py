@@ -22,7 +22,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import zoo  # noqa: E402
 
-from lenscal.optics.moments import covariance  # noqa: E402
+from lenscal.optics.psf import covariance  # noqa: E402
 
 TILE = 128
 EDGES = np.array([0.02, 0.04, 0.06, 0.09, 0.13, 0.18, 0.24, 0.31, 0.40, 0.5])  # cycles/px bands

@@ -89,7 +89,7 @@ def _diffraction(sharp: Metadata, blurry: Metadata, pixel_pitch: float | None, b
                                             relative_scales, significant)
     from lenscal.optics.vignetting import crop_factor
 
-    pitch, source = pixel_pitch, "given"
+    pitch, source = (pixel_pitch, "given") if pixel_pitch is not None else (None, "unknown")
     if pixel_pitch is None and blurry.width and blurry.height:
         w, h = blurry.width, blurry.height
         crop = crop_factor(blurry.make, blurry.model)
@@ -97,9 +97,7 @@ def _diffraction(sharp: Metadata, blurry: Metadata, pixel_pitch: float | None, b
         candidates = ((pixel_pitch_from_crop(crop, w, h) if crop else None, "lensfun"),
                       (blurry.sensor_width_mm * 1000.0 / w if blurry.sensor_width_mm else None, "EXIF focal-plane resolution"),
                       (pixel_pitch_from_crop(exif_crop, w, h) if exif_crop else None, "EXIF 35 mm equivalent"))
-        pitch, source = next(((p, s) for p, s in candidates if plausible_pitch(p)), (None, "unknown"))
-    elif pixel_pitch is None:
-        source = "unknown"
+        pitch, source = next(((p, s) for p, s in candidates if plausible_pitch(p)), (pitch, source))
     if pixel_pitch and not blurry.f_number:
         raise ShootError("the blurry photos do not say their f-number, so the diffraction cannot be modelled",
                          blurry_dir, "run again without --pixel-pitch")
@@ -347,7 +345,7 @@ def learn_notes(diffraction: dict, magnify: str, edge_widths: dict | None,
     if diffraction["modelled"]:
         notes.append(f"diffraction modelled: pixel pitch {diffraction['pixel_pitch_um']:.2f} um "
                      f"({diffraction['pitch_from']}), Airy scale {diffraction['scales_px'][1]:.2f} px in G")
-    elif diffraction["pitch_from"] == "unknown" and diffraction.get("limited") is not False:
+    elif diffraction["pitch_from"] == "unknown" and diffraction["limited"] is not False:
         notes.append("diffraction not modelled: neither lensfun nor the photos' EXIF says this camera's sensor size; "
                      "stopped down, a profile learned with it is closer to the lens (give --pixel-pitch)")
     if magnify != "off":

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from lenscal.optics.psf import Array, _t, centroid, normalise
+from lenscal.optics.psf import Array, _t, centroid, covariance, normalise
 
 # px^2: the least variance of a summarised lens part, before the pixel's own 1/12: a narrower one,
 # drawn at OVERSAMPLE samples per pixel, would not move smoothly with its centre
@@ -25,20 +25,6 @@ MIN_VARIANCE = 0.1
 MAX_CORRELATION = 0.95  # of a summary's two axes: keeps every covariance positive definite
 CENTRING_STEPS = 4  # corrections of where a summary is drawn, so its centroid is the kernel's
 OVERSAMPLE = 5  # samples per pixel side where a Gaussian is drawn
-
-
-def covariance(kernels: Array) -> tuple[torch.Tensor, torch.Tensor]:
-    """Centroid (..., 2) as (dy, dx) px from the window centre, and covariance (..., 2, 2) of each
-    (K, K) kernel."""
-    k = _t(kernels)
-    size = k.shape[-1]
-    r = torch.arange(size, dtype=k.dtype, device=k.device) - (size - 1) / 2
-    mass = k.sum((-2, -1)).clamp_min(1e-12)
-    c = centroid(k)
-    y = r[:, None] - c[..., 0, None, None]
-    x = r[None, :] - c[..., 1, None, None]
-    yy, xx, xy = ((k * a * b).sum((-2, -1)) / mass for a, b in ((y, y), (x, x), (x, y)))
-    return c, torch.stack([torch.stack([yy, xy], -1), torch.stack([xy, xx], -1)], -2)
 
 
 def gaussian_of(cov: torch.Tensor, size: int, centre: torch.Tensor | None = None) -> torch.Tensor:

@@ -116,17 +116,30 @@ def centroid(kernels: Array) -> torch.Tensor:
     return torch.stack([(k.sum(-1) * y).sum(-1) / mass, (k.sum(-2) * x).sum(-1) / mass], dim=-1)
 
 
-def second_moment(kernels: Array) -> torch.Tensor:
-    """Mean squared distance of each kernel's mass from its own centroid (px^2)."""
-    k = _t(kernels)
+def _about_centroid(k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Each kernel's centroid (..., 2), every pixel's offset from it in y and x (..., K, K), and
+    its mass (..., 1, 1)."""
     size_y, size_x = k.shape[-2:]
     y = (torch.arange(size_y, dtype=k.dtype, device=k.device) - (size_y - 1) / 2)[:, None]
     x = (torch.arange(size_x, dtype=k.dtype, device=k.device) - (size_x - 1) / 2)[None, :]
-    mass = k.sum(dim=(-2, -1)).clamp_min(1e-12)
     c = centroid(k)
-    dy = y - c[..., 0, None, None]
-    dx = x - c[..., 1, None, None]
+    return c, y - c[..., 0, None, None], x - c[..., 1, None, None], k.sum(dim=(-2, -1)).clamp_min(1e-12)
+
+
+def second_moment(kernels: Array) -> torch.Tensor:
+    """Mean squared distance of each kernel's mass from its own centroid (px^2)."""
+    k = _t(kernels)
+    _, dy, dx, mass = _about_centroid(k)
     return (k * (dy**2 + dx**2)).sum(dim=(-2, -1)) / mass
+
+
+def covariance(kernels: Array) -> tuple[torch.Tensor, torch.Tensor]:
+    """Centroid (..., 2) as (dy, dx) px from the window centre, and covariance (..., 2, 2) of each
+    (K, K) kernel (its trace is :func:`second_moment`)."""
+    k = _t(kernels)
+    c, dy, dx, mass = _about_centroid(k)
+    yy, xx, xy = ((k * a * b).sum((-2, -1)) / mass for a, b in ((dy, dy), (dx, dx), (dx, dy)))
+    return c, torch.stack([torch.stack([yy, xy], -1), torch.stack([xy, xx], -1)], -2)
 
 
 def lateral_colour(grid: Array) -> torch.Tensor:

@@ -23,15 +23,6 @@ def _field(rows: int = 3, cols: int = 4, k: int = 13) -> torch.Tensor:
     return torch.stack(out, dim=2)
 
 
-def test_covariance_reads_a_rotated_gaussian():
-    g = psf.gaussian(torch.tensor(1.4), 31, dy=torch.tensor(0.5), sigma_x=torch.tensor(0.8), theta=torch.tensor(0.3))
-    c, cov = moments.covariance(g)
-    rot = torch.tensor([[np.cos(0.3), -np.sin(0.3)], [np.sin(0.3), np.cos(0.3)]], dtype=torch.float64)
-    want = rot @ torch.diag(torch.tensor([1.4**2, 0.8**2], dtype=torch.float64)) @ rot.T
-    assert torch.allclose(c, torch.tensor([0.5, 0.0], dtype=torch.float64), atol=1e-6)
-    assert torch.allclose(cov, want, atol=1e-3)
-
-
 def test_a_field_of_gaussians_is_its_own_summary_centroids_and_all():
     field = _field()
     out = moments.gaussian_summary(field)

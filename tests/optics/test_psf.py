@@ -91,3 +91,14 @@ def test_magnify_scales_a_kernel_about_its_centre_and_is_the_identity_at_one():
     scale = torch.zeros((), dtype=torch.float64, requires_grad=True)
     psf.second_moment(psf.magnify(k[0, 0], scale)).backward()
     assert scale.grad > 0  # learnable: a larger scale widens
+
+
+def test_covariance_reads_a_rotated_gaussian():
+    g = psf.gaussian(torch.tensor(1.4), 31, dy=torch.tensor(0.5), sigma_x=torch.tensor(0.8), theta=torch.tensor(0.3))
+    c, cov = psf.covariance(g)
+    rot = torch.tensor([[np.cos(0.3), -np.sin(0.3)], [np.sin(0.3), np.cos(0.3)]], dtype=torch.float64)
+    want = rot @ torch.diag(torch.tensor([1.4**2, 0.8**2], dtype=torch.float64)) @ rot.T
+    assert torch.allclose(c, torch.tensor([0.5, 0.0], dtype=torch.float64), atol=1e-6)
+    assert torch.allclose(cov, want, atol=1e-3)
+    assert torch.allclose(cov[0, 0] + cov[1, 1], psf.second_moment(g), atol=1e-12)  # one reading of the spread
+
