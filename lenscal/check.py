@@ -19,7 +19,7 @@ import numpy as np
 from lenscal.develop import DevelopSettings
 from lenscal.io.images import srgb_encode
 from lenscal.io.shoot import check_compatible, scan_shoot
-from lenscal.learn.widths import compare_sets, edge_width, set_widths
+from lenscal.learn.widths import PlaneNoise, camera_noise, compare_sets, edge_width, set_widths
 
 TILE = 64
 TEXTURE_MIN = 0.02  # RMS gradient (sRGB-encoded luminance) of a tile with usable detail
@@ -36,14 +36,15 @@ class PhotoStats:
     clipped: float  # fraction of pixels with a channel at white
 
 
-def photo_stats(pixels: np.ndarray, name: str, which: str) -> PhotoStats:
+def photo_stats(pixels: np.ndarray, name: str, which: str, noise: PlaneNoise | None = None) -> PhotoStats:
+    """One photo's figures; its sharpest edges read above ``noise`` (the camera's, G), or its own."""
     luma = srgb_encode(pixels @ np.array([0.2126, 0.7152, 0.0722], np.float32))
     gy, gx = np.gradient(luma)
     grad = np.hypot(gy, gx)
     h, w = luma.shape
     tiles = grad[: h - h % TILE, : w - w % TILE].reshape(h // TILE, TILE, w // TILE, TILE)
     tile_rms = np.sqrt((tiles**2).mean(axis=(1, 3)))
-    w2 = float(set_widths([pixels])[-1])
+    w2 = float(set_widths([pixels], noise)[-1])
     median = float(np.median(pixels @ np.array([0.2126, 0.7152, 0.0722], np.float32)))
     return PhotoStats(name, which, float((tile_rms > TEXTURE_MIN).mean()), edge_width(w2) if np.isfinite(w2) else None,
                       math.log2(max(median, 1e-6)), float((pixels >= 0.99).any(axis=2).mean()))
@@ -62,8 +63,10 @@ def check_sets(sharp_dir: Path, blurry_dir: Path, settings: DevelopSettings = De
     developed: dict[str, list[np.ndarray]] = {}
     for which, shoot in (("sharp", sharp_set), ("blurry", blurry_set)):
         developed[which] = [p.pixels for p in develop_shoot(shoot, settings, f"checking {which} set", progress)]
-        stats += [photo_stats(px, path.name, which) for px, path in zip(developed[which], shoot.paths)]
-    sharpness = compare_sets(developed["sharp"], developed["blurry"])
+    noise = camera_noise(developed["sharp"], developed["blurry"])
+    for which, shoot in (("sharp", sharp_set), ("blurry", blurry_set)):
+        stats += [photo_stats(px, path.name, which, noise) for px, path in zip(developed[which], shoot.paths)]
+    sharpness = compare_sets(developed["sharp"], developed["blurry"], noise)
     problems, advice = [], list(sharp_set.warnings + blurry_set.warnings)
     for which, shoot in (("sharp", sharp_set), ("blurry", blurry_set)):
         if len(shoot) < RECOMMENDED:

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lenscal.noise import plane_noise
+from lenscal.noise import channel_noise, gradient_ratio, plane_noise
 from lenscal.optics.psf import centroid, magnify
 
 SCALES = (0.8, 1.4, 2.0)  # px: the Gaussian-derivative scales an edge's gradient is read at
@@ -29,6 +29,7 @@ LINEAR = 0.15  # the three read-outs must be on one line within this (an isolate
 PERCENTILE = 25.0  # of w^2 over a node's edges: the sharpest edges are limited by the lens alone
 CONTRAST = 0.1  # an edge's gradient at the finest scale, relative to the photos' mean G
 NOISE_FLOOR = 4.0  # edges are read only this far above the noise's RMS gradient at the finest scale
+LEVEL_SCALE = 2.0  # px: the local level that sets the local noise (shot noise grows with the signal) is read this smooth
 MIN_EDGES = 200  # fewer near a node and its kernel is left as step 2 found it
 STRETCH = np.linspace(-1.2, 0.8, 11)  # log-scales tried per node (x0.30 .. x2.2), interpolated
 TILE, TILES, MARGIN = 256, 48, 16  # sharp tiles blurred by each kernel; wrap-around margin dropped
@@ -53,19 +54,106 @@ def _gradient(images: torch.Tensor, s: float) -> torch.Tensor:
 
 
 def noise_gradient(sigma: float, s: float = SCALES[0]) -> float:
-    """The RMS gradient magnitude that white noise of std ``sigma`` shows at scale ``s`` (an upper
-    bound for demosaiced noise of the same std, whose finest frequencies are weaker)."""
+    """The RMS gradient magnitude that white noise of std ``sigma`` shows at scale ``s``."""
     g0, g1 = _gaussian(s, 0), _gaussian(s, 1)
     return float(sigma * np.sqrt(2 * float((g1**2).sum()) * float((g0**2).sum())))
 
 
-def edge_widths(m: list[torch.Tensor], threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
+WHITE_RATIO = noise_gradient(1.0)  # white noise's RMS gradient at the finest scale per unit std
+RATIO_PHOTOS = 2  # photos of a set its noise's gradient ratio is read in (one demosaicing: they agree)
+# the most a ratio is read as: white noise smoothed by a Gaussian of any width shows no more (an
+# interpolating demosaicing's G about as much); detail left in the flattest blocks of photos full
+# of it reads higher, and would raise the threshold above real edges
+MAX_RATIO = 0.62
+
+
+@dataclass(frozen=True)
+class PlaneNoise:
+    """One channel's noise, in the units its photos are read in: variance = floor + slope *
+    level (shot noise grows with the signal: a photo's highlights can be several times noisier
+    than its median), and ``ratio``, its RMS gradient at the finest scale per unit std (demosaiced
+    noise answers a fine gradient filter more strongly than white noise: noise.gradient_ratio)."""
+
+    floor: float
+    slope: float = 0.0
+    ratio: float = WHITE_RATIO
+
+    @classmethod
+    def white(cls, sigma: float) -> PlaneNoise:
+        return cls(float(sigma) ** 2)
+
+    @classmethod
+    def of(cls, planes: list[np.ndarray]) -> PlaneNoise:
+        """Measured in photos' planes of one channel: the line's median over the photos, the ratio's
+        over the first RATIO_PHOTOS; white noise of the planes' RMS noise where no line can be read."""
+        lines = [line for line in map(channel_noise, planes) if line is not None]
+        if not lines:
+            return cls.white(float(np.median([plane_noise(p) for p in planes])))
+        ratios = []
+        for p in planes[:RATIO_PHOTOS]:
+            g = _gradient(torch.from_numpy(np.ascontiguousarray(p, dtype=np.float32))[None, None], SCALES[0])
+            r = gradient_ratio(p, g[0, 0].numpy() ** 2)
+            if r is not None:
+                ratios.append(r)
+        return cls(float(np.median([f for f, _ in lines])), float(np.median([k for _, k in lines])),
+                   float(np.clip(np.median(ratios), WHITE_RATIO, MAX_RATIO)) if ratios else WHITE_RATIO)
+
+    def lesser(self, other: PlaneNoise, level: float = 0.2) -> PlaneNoise:
+        """Of two readings of one camera's noise (two sets of photos), the lower at ``level``, with
+        the lower ratio: detail that no block of a photo is free of reads as more noise, never
+        less, so the lower reading is the nearer."""
+        low = min(self, other, key=lambda n: n.floor + n.slope * level)
+        return PlaneNoise(low.floor, low.slope, min(self.ratio, other.ratio))
+
+    def scaled(self, k: float) -> PlaneNoise:
+        """The same noise in photos multiplied by ``k``."""
+        return PlaneNoise(self.floor * k * k, self.slope * k, self.ratio)
+
+    def std(self, level: torch.Tensor) -> torch.Tensor:
+        """The noise std at each (local) signal ``level``."""
+        return (self.floor + self.slope * level.clamp_min(0)).clamp_min(0).sqrt()
+
+
+def _noise(sigma: float | PlaneNoise) -> PlaneNoise:
+    return sigma if isinstance(sigma, PlaneNoise) else PlaneNoise.white(sigma)
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """The finest gradient an edge must reach to be read, pixel by pixel: ``contrast``, and
+    NOISE_FLOOR times the noise's own RMS gradient at the local level (weaker steps read the noise's
+    fluctuations, which look sharper than any lens draws, as edges)."""
+
+    contrast: float
+    noise: PlaneNoise
+
+    def at(self, images: torch.Tensor) -> torch.Tensor:
+        """The threshold over images (N, 1, H, W), from their local level."""
+        level = _smooth(images, LEVEL_SCALE) if self.noise.slope > 0 else images.new_zeros(())
+        return (NOISE_FLOOR * self.noise.ratio * self.noise.std(level)).clamp_min(self.contrast)
+
+    @property
+    def uniform(self) -> float:
+        """The one threshold of noise that does not grow with the signal."""
+        if self.noise.slope > 0:
+            raise ValueError("the threshold depends on the level")
+        return max(self.contrast, NOISE_FLOOR * self.noise.ratio * float(np.sqrt(self.noise.floor)))
+
+
+def _smooth(images: torch.Tensor, s: float) -> torch.Tensor:
+    g = _gaussian(s, 0)
+    r = len(g) // 2
+    p = F.pad(images, (r, r, r, r), mode="reflect")
+    return F.conv2d(F.conv2d(p, g.view(1, 1, 1, -1)), g.view(1, 1, -1, 1))
+
+
+def edge_widths(m: list[torch.Tensor], threshold: float | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """w^2 (px^2) at isolated edges from gradient magnitudes at SCALES, and the edges' mask.
 
-    Edges: local maxima of the finest magnitude above ``threshold`` where 1/|grad|^2 is linear
-    in s^2 (an ideal blurred step: 1/|grad|^2 ~ w^2 + s^2); w^2 is where that line meets s^2 = 0.
-    Noise adds to the finest magnitude most and would read as sharpness: ``threshold`` should
-    stand well above the noise's own gradient (see :func:`edge_threshold`).
+    Edges: local maxima of the finest magnitude above ``threshold`` (one value, or one per pixel)
+    where 1/|grad|^2 is linear in s^2 (an ideal blurred step: 1/|grad|^2 ~ w^2 + s^2); w^2 is
+    where that line meets s^2 = 0. Noise adds to the finest magnitude most and would read as
+    sharpness: ``threshold`` should stand well above the noise's own gradient (:class:`Threshold`).
     """
     y = [1 / v.clamp_min(1e-9) ** 2 for v in m]
     x = [s * s for s in SCALES]
@@ -77,12 +165,11 @@ def edge_widths(m: list[torch.Tensor], threshold: float) -> tuple[torch.Tensor, 
     return w2, mask
 
 
-def edge_threshold(images_g: list[np.ndarray], sigma: float | None = None) -> float:
+def edge_threshold(images_g: list[np.ndarray], sigma: float | PlaneNoise | None = None) -> Threshold:
     """The finest gradient an edge must reach to be read: CONTRAST of the photos' mean level,
     and NOISE_FLOOR times the noise's own RMS gradient (``sigma``, or measured in the photos)."""
-    if sigma is None:
-        sigma = float(np.median([plane_noise(x) for x in images_g]))
-    return max(CONTRAST * float(np.mean([x.mean() for x in images_g])), NOISE_FLOOR * noise_gradient(sigma))
+    noise = PlaneNoise.of(images_g) if sigma is None else _noise(sigma)
+    return Threshold(CONTRAST * float(np.mean([x.mean() for x in images_g])), noise)
 
 
 def _cells(rows: int, cols: int, mirror: bool) -> np.ndarray:
@@ -95,30 +182,33 @@ def _cells(rows: int, cols: int, mirror: bool) -> np.ndarray:
     return r[:, None] * cols + c[None, :]
 
 
-def measure_edges(blurry_g: list[np.ndarray], rows: int, cols: int, mirror: bool,
-                  threshold: float, min_edges: int = MIN_EDGES) -> tuple[np.ndarray, np.ndarray]:
-    """Per node (rows, cols): the PERCENTILE of w^2 over the edges nearest it in the blurry
-    photos (G, in the units of ``threshold``), NaN where there are fewer than MIN_EDGES, and the
-    edge counts.
+def edge_points(planes: list[np.ndarray], threshold: Threshold) -> tuple[np.ndarray, np.ndarray]:
+    """Every isolated edge of the planes above ``threshold``: its w^2 and its place (N, 2) as a
+    fraction of the frame (0 at the first row or column, 1 at the last)."""
+    values: list[np.ndarray] = []
+    places: list[np.ndarray] = []
+    for img in planes:
+        t = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32))[None, None]
+        w2, mask = edge_widths([_gradient(t, s) for s in SCALES], threshold.at(t))
+        yx = mask[0, 0].nonzero().numpy()
+        values.append(w2[0, 0][mask[0, 0]].numpy())
+        places.append(yx / np.maximum(np.array(img.shape[:2]) - 1, 1))
+    return np.concatenate(values), np.concatenate(places)
+
+
+def bin_edges(points: tuple[np.ndarray, np.ndarray], rows: int, cols: int, mirror: bool,
+              min_edges: int = MIN_EDGES) -> tuple[np.ndarray, np.ndarray]:
+    """Per node (rows, cols): the PERCENTILE of the :func:`edge_points`' w^2 nearest it, NaN
+    where there are fewer than ``min_edges``, and the edge counts.
 
     Nearest, not unmixed: the blur between nodes is their bilinear mix, so a corner's cell reads
     narrower than its node. Solving the cells' readings for the nodes' (the cells' mean bilinear
     weights) undoes that on a clean synthetic grid, but on real photos it makes the nodes'
     readings noisier, so the cells (small on an 8x8 grid) are read as they are.
     """
-    height, width = blurry_g[0].shape
+    v, yx = points
     cell = _cells(rows, cols, mirror)
-    values: list[np.ndarray] = []
-    ids: list[np.ndarray] = []
-    for img in blurry_g:
-        t = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32))[None, None]
-        w2, mask = edge_widths([_gradient(t, s) for s in SCALES], threshold)
-        yx = mask[0, 0].nonzero().numpy()
-        r = np.rint(yx[:, 0] / max(height - 1, 1) * (rows - 1)).astype(int)
-        c = np.rint(yx[:, 1] / max(width - 1, 1) * (cols - 1)).astype(int)
-        values.append(w2[0, 0][mask[0, 0]].numpy())
-        ids.append(cell[r, c])
-    v, i = np.concatenate(values), np.concatenate(ids)
+    i = cell[np.rint(yx[:, 0] * (rows - 1)).astype(int), np.rint(yx[:, 1] * (cols - 1)).astype(int)]
     count = np.bincount(i, minlength=rows * cols)
     stat = np.full(rows * cols, np.nan)
     for k in np.flatnonzero(count >= min_edges):
@@ -126,12 +216,20 @@ def measure_edges(blurry_g: list[np.ndarray], rows: int, cols: int, mirror: bool
     return stat[cell], count[cell]
 
 
+def measure_edges(blurry_g: list[np.ndarray], rows: int, cols: int, mirror: bool,
+                  threshold: Threshold, min_edges: int = MIN_EDGES) -> tuple[np.ndarray, np.ndarray]:
+    """Per node (rows, cols): the PERCENTILE of w^2 over the edges nearest it in the blurry
+    photos (G, in the units of ``threshold``), NaN where there are fewer than ``min_edges``, and
+    the edge counts (:func:`edge_points`, :func:`bin_edges`)."""
+    return bin_edges(edge_points(blurry_g, threshold), rows, cols, mirror, min_edges)
+
+
 @dataclass(frozen=True)
 class Edges:
     """One channel's sharpest-edge reading of the blurry photos: the finest gradient an edge had
     to reach, and per node the PERCENTILE of w^2 (NaN where too few edges) and the edge count."""
 
-    threshold: float
+    threshold: Threshold
     measured: np.ndarray  # (rows, cols)
     count: np.ndarray  # (rows, cols)
 
@@ -221,24 +319,36 @@ def _num(v: float) -> float | None:
     return round(float(v), 3) if np.isfinite(v) else None
 
 
-def set_widths(images: list[np.ndarray]) -> np.ndarray:
-    """The PERCENTILE of edge w^2 (G channel) per ZONE of a set of linear photos."""
+def set_widths(images: list[np.ndarray], noise: PlaneNoise | None = None) -> np.ndarray:
+    """The PERCENTILE of edge w^2 (G channel) per ZONE of a set of linear photos, whose G noise
+    is ``noise`` (measured in them when not given)."""
     g = [np.ascontiguousarray(img[:, :, 1], dtype=np.float32) for img in images]
-    threshold = edge_threshold(g)
-    zones, _ = measure_edges(g, 3, 3, True, threshold)
-    whole, _ = measure_edges(g, 1, 1, False, threshold, min_edges=MIN_EDGES // 4)
+    points = edge_points(g, edge_threshold(g, noise))  # read once, binned two ways
+    zones, _ = bin_edges(points, 3, 3, True)
+    whole, _ = bin_edges(points, 1, 1, False, min_edges=MIN_EDGES // 4)
     return np.array([*zones[[1, 0, 1, 0], [1, 1, 0, 0]], whole[0, 0]])
 
 
-def compare_sets(sharp: list[np.ndarray], blurry: list[np.ndarray]) -> Sharpness:
+def compare_sets(sharp: list[np.ndarray], blurry: list[np.ndarray], noise: PlaneNoise | None = None) -> Sharpness:
     """Like with like: the sharpest edges of both sets at the same places of the frame.
 
     Both sets are read the same way (G, the sharpest edges of each zone), so what the scenes
     share (the steps of in-focus edges) cancels, and a lens that is as sharp in the middle at
     both apertures but softer in the corners wide open is still told apart. One function for
-    ``lenscal check`` and for ``learn``'s refusal, so the two can never disagree.
+    ``lenscal check`` and for ``learn``'s refusal, so the two can never disagree. Both are read
+    above the same noise, the camera's (:func:`camera_noise`, unless given).
     """
-    return Sharpness(set_widths(sharp), set_widths(blurry))
+    noise = noise or camera_noise(sharp, blurry)
+    return Sharpness(set_widths(sharp, noise), set_widths(blurry, noise))
+
+
+def camera_noise(sharp: list[np.ndarray], blurry: list[np.ndarray]) -> PlaneNoise:
+    """The G channel's noise of one camera's two sets of linear (H, W, 3) photos: the lesser of
+    the two sets' readings (:meth:`PlaneNoise.lesser`)."""
+    def g(images: list[np.ndarray]) -> PlaneNoise:
+        return PlaneNoise.of([np.ascontiguousarray(img[:, :, 1], dtype=np.float32) for img in images])
+
+    return g(sharp).lesser(g(blurry))
 
 
 def sharp_tiles(crops: torch.Tensor, gen: torch.Generator, count: int = TILES, channel: int = 1) -> torch.Tensor:
@@ -252,8 +362,8 @@ def sharp_tiles(crops: torch.Tensor, gen: torch.Generator, count: int = TILES, c
 
 
 class _Blurrer:
-    """The sharp tiles blurred by any kernel, plus fixed noise, read at SCALES, all by FFT: one
-    forward transform of tiles and noise, then six inverse ones per kernel."""
+    """The sharp tiles blurred by any kernel, plus fixed white noise, read at SCALES, all by FFT:
+    one forward transform of tiles and noise, then six inverse ones per kernel."""
 
     def __init__(self, tiles: torch.Tensor, sigma: float, gen: torch.Generator):
         self.size = tiles.shape[-1]
@@ -266,8 +376,9 @@ class _Blurrer:
             g = torch.exp(-2 * (np.pi * s) ** 2 * (fy**2 + fx**2))
             self.derivatives.append((2j * np.pi * fy * g, 2j * np.pi * fx * g))
 
-    def widths(self, kernel: torch.Tensor, threshold: float) -> np.ndarray:
-        """w^2 at the isolated edges of the tiles blurred by ``kernel`` (K, K)."""
+    def widths(self, kernel: torch.Tensor, threshold: Threshold) -> np.ndarray:
+        """w^2 at the isolated edges of the tiles blurred by ``kernel`` (K, K), above a
+        ``threshold`` of white noise (one value over the tiles)."""
         k = kernel.shape[-1]
         padded = torch.zeros(self.size, self.size)
         padded[:k, :k] = kernel.float()
@@ -278,7 +389,7 @@ class _Blurrer:
             gy = torch.fft.irfft2(spectrum * dy, s=(self.size, self.size))
             gx = torch.fft.irfft2(spectrum * dx, s=(self.size, self.size))
             m.append(torch.hypot(gy, gx)[:, None, MARGIN:-MARGIN, MARGIN:-MARGIN])
-        w2, mask = edge_widths(m, threshold)
+        w2, mask = edge_widths(m, threshold.uniform)
         return w2[mask].numpy()
 
 
@@ -326,7 +437,8 @@ def calibrate(grid: torch.Tensor, edges: Edges, tiles: torch.Tensor, sigma: floa
     start = table[np.argmin(np.abs(STRETCH)), :]  # the grid as step 2 left it
     target = np.full(len(unique), np.nan)
     if mode == "relative":
-        sharp, sharp_count = measure_edges(sharp_g, rows, cols, mirror, edge_threshold(sharp_g))
+        sharp_sigma = float(np.median([plane_noise(x) for x in sharp_g]))
+        sharp, sharp_count = measure_edges(sharp_g, rows, cols, mirror, edge_threshold(sharp_g, sharp_sigma))
         base = blurrer.widths(torch.from_numpy(np.pad([[1.0]], grid.shape[-1] // 2)), threshold)
         node_measured = np.percentile(base, PERCENTILE) + node_measured - sharp.reshape(-1)[unique]
         ok &= np.isfinite(node_measured)

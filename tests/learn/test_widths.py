@@ -141,3 +141,62 @@ def test_the_forward_check_passes_the_true_blur_refuses_one_too_wide_and_reads_s
                   for e in (widths.read_edges([b[..., 1] * np.float32(scale) for b in blurry], rows, cols, True,
                                               0.002 * scale), edges[1])]
     assert torch.equal(calibrated[0][0], calibrated[1][0]) and calibrated[0][1] == calibrated[1][1]
+
+
+def _developed(tmp_path, scene: np.ndarray, electrons: float, name: str, rng) -> np.ndarray:
+    """``scene`` (linear RGB) through a real DNG: Bayer mosaic, shot and read noise at
+    ``electrons`` per unit of signal, developed by rawpy (demosaiced, so its noise is correlated)."""
+    from lenscal.develop import DevelopSettings, load_photo
+    from lenscal.io.dng import mosaic_from_rgb, write_dng
+    from lenscal.simulate import CAMERA, Sensor
+
+    s = Sensor()
+    mosaic = mosaic_from_rgb(scene * np.asarray(s.response, np.float32)).astype(np.float64)
+    noisy = (rng.poisson(np.clip(mosaic, 0, None) * electrons) + rng.normal(0, s.read_noise, mosaic.shape)) / electrons
+    dn = np.clip(np.round(s.black + noisy * (s.white - s.black)), 0, s.white).astype(np.uint16)
+    meta = CAMERA.__class__(**{**CAMERA.to_dict(), "f_number": 8.0, "iso": 1600, "exposure_time": 0.01})
+    write_dng(tmp_path / f"{name}.dng", dn, meta, black=s.black, white=s.white, as_shot_neutral=s.response)
+    return load_photo(tmp_path / f"{name}.dng", DevelopSettings(vignetting="off"))[0].pixels
+
+
+def test_the_noise_model_reads_shot_noise_and_the_demosaicings_gradient(tmp_path, rng):
+    """White shot noise: its line and the white ratio back. Through a real DNG: demosaiced noise
+    answers the finest gradient filter more strongly than white noise of the same std."""
+    level = np.linspace(0.05, 0.9, 512, dtype=np.float32)[None, :] * np.ones((384, 1), np.float32)
+    white = (level + rng.normal(0, 1, level.shape) * np.sqrt(4e-4 * level)).astype(np.float32)
+    n = widths.PlaneNoise.of([white])
+    assert abs(n.slope / 4e-4 - 1) < 0.15 and n.floor < 1e-5, n
+    assert abs(n.ratio / widths.WHITE_RATIO - 1) < 0.1, n
+    flat = np.ones((384, 576, 3), np.float32) * np.linspace(0.1, 0.6, 576, dtype=np.float32)[None, :, None]
+    developed = _developed(tmp_path, flat, 300.0, "flat", rng)
+    d = widths.PlaneNoise.of([np.ascontiguousarray(developed[..., 1])])
+    assert d.ratio > 1.15 * widths.WHITE_RATIO and d.slope > 0, d
+    # the threshold follows the local level: shot noise at 0.8 is twice that at 0.2
+    t = widths.Threshold(0.0, widths.PlaneNoise(0.0, 1e-3))
+    at = t.at(torch.tensor([0.2, 0.8]).repeat_interleave(64).reshape(1, 1, 1, -1).expand(1, 1, 32, -1).contiguous())
+    assert abs(float(at[0, 0, 16, -1] / at[0, 0, 16, 0]) - 2) < 0.05
+
+
+def test_a_blurrier_set_at_a_high_iso_is_read_blurrier_through_real_dngs(tmp_path, rng):
+    """At a high ISO the weak steps a wide blur leaves hold the noise's fluctuations, which read
+    as sharp edges: read above one white noise level the blurry set reads as sharp as the sharp
+    one. Read above the camera's noise (at each pixel's level, with the demosaicing's
+    correlation) it reads blurrier over the frame, and the sharp set still reads sharp."""
+    from lenscal.noise import plane_noise
+
+    def grid(sigma: float) -> np.ndarray:
+        return np.broadcast_to(gaussian(sigma, 13).numpy(), (1, 1, 3, 13, 13))
+
+    scenes = [dead_leaves(384, 576, rng, n=300) for _ in range(4)]
+    sharp = [_developed(tmp_path, blur_image(x, grid(0.5)), 300.0, f"s{i}", rng) for i, x in enumerate(scenes[:2])]
+    blurry = [_developed(tmp_path, blur_image(x, grid(2.5)), 300.0, f"b{i}", rng) for i, x in enumerate(scenes[2:])]
+    found = widths.compare_sets(sharp, blurry)
+    assert found.blurrier()[-1] and found.verdict() is None, found
+    assert found.sharp[-1] < 0.2, found
+
+    def one_level(images: list[np.ndarray]) -> np.ndarray:
+        g = [np.ascontiguousarray(x[..., 1]) for x in images]
+        return widths.set_widths(images, widths.PlaneNoise.white(float(np.median([plane_noise(x) for x in g]))))
+
+    before = widths.Sharpness(one_level(sharp), one_level(blurry))
+    assert not before.blurrier().any(), before
