@@ -10,6 +10,9 @@ demosaiced: widths.PlaneNoise, the lesser of the two sets' readings: the current
 
     LENSCAL_ZOO_WORK=bench_out/zoo_draw .venv/bin/python bench/zoo_sharpness.py --cases CASE... --out FILE
     .venv/bin/python bench/zoo_sharpness.py --merge FILE... --out bench/results_zoo_sharpness.json
+
+``--halves``: the control. Each set of four photos or more split in two halves of one aperture,
+each half read against the other both ways: every zone read "blurrier" is a false one.
 """
 
 from __future__ import annotations
@@ -49,6 +52,21 @@ def row(case: zoo.Case) -> dict:
     return out
 
 
+def halves(case: zoo.Case) -> dict:
+    """Zones read blurrier between two halves of one set (one aperture), both ways, both readings."""
+    sharp, blurry = zoo_posthoc.develop(zoo.ensure_shoot(case))
+    out = {"case": case.name, "half": case.half, "iso": case.iso, "pairs": 0, "before": 0, "after": 0}
+    for images in (sharp, blurry):
+        if len(images) < 4:
+            continue
+        a, b = images[: len(images) // 2], images[len(images) // 2:]
+        for x, y in ((a, b), (b, a)):
+            out["pairs"] += 1
+            out["before"] += int(widths.Sharpness(white(x), white(y)).blurrier().sum())
+            out["after"] += int(widths.compare_sets(x, y).blurrier().sum())
+    return out
+
+
 def table(rows: list[dict]) -> str:
     lines = ["| shoot | half | ISO | zones read blurrier (of 5): before -> after | whole frame w^2, sharp / blurry: before -> after |",
              "|---|---|---|---|---|"]
@@ -71,8 +89,18 @@ def main() -> None:
     ap.add_argument("--cases", nargs="*", default=[])
     ap.add_argument("--merge", nargs="*", type=Path, default=[])
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--halves", action="store_true", help="the control: halves of one set against each other")
     args = ap.parse_args()
     by_name = {c.name: c for c in zoo.CASES}
+    if args.halves:
+        rows = [halves(by_name[name]) for name in args.cases]
+        for r in rows:
+            print(json.dumps(r), flush=True)
+        pairs = sum(r["pairs"] for r in rows)
+        print(f"false zones read blurrier: {sum(r['before'] for r in rows)} -> {sum(r['after'] for r in rows)} "
+              f"of {5 * pairs} ({pairs} pairs of halves)")
+        args.out.write_text(json.dumps({"rows": rows, "command": " ".join(sys.argv)}, indent=1))
+        return
     rows = [r for f in args.merge for r in json.loads(f.read_text())["rows"]]
     for name in args.cases:
         rows.append(row(by_name[name]))

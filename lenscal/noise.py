@@ -124,7 +124,7 @@ def gradient_ratio(plane: np.ndarray, gradient_sq: np.ndarray) -> float | None:
 
     Why measured: demosaicing moves noise from the finest frequencies to the middle ones, where a
     fine gradient filter answers most, so the same std reads as a stronger gradient than white
-    noise would (for AHD about 1.4x at 0.8 px), and by how much depends on the demosaicing.
+    noise would, by how much depending on the demosaicing.
     """
     h, w = plane.shape[0] // BLOCK, plane.shape[1] // BLOCK
     step = max(1, int(np.ceil(h * w / MAX_BLOCKS)))

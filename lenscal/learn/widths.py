@@ -105,10 +105,6 @@ class PlaneNoise:
         low = min(self, other, key=lambda n: n.floor + n.slope * level)
         return PlaneNoise(low.floor, low.slope, min(self.ratio, other.ratio))
 
-    def scaled(self, k: float) -> PlaneNoise:
-        """The same noise in photos multiplied by ``k``."""
-        return PlaneNoise(self.floor * k * k, self.slope * k, self.ratio)
-
     def std(self, level: torch.Tensor) -> torch.Tensor:
         """The noise std at each (local) signal ``level``."""
         return (self.floor + self.slope * level.clamp_min(0)).clamp_min(0).sqrt()
