@@ -36,8 +36,8 @@ class PhotoStats:
     clipped: float  # fraction of pixels with a channel at white
 
 
-def photo_stats(pixels: np.ndarray, name: str, which: str, noise: PlaneNoise | None = None) -> PhotoStats:
-    """One photo's figures; its sharpest edges read above ``noise`` (the camera's, G), or its own."""
+def photo_stats(pixels: np.ndarray, name: str, which: str, noise: PlaneNoise) -> PhotoStats:
+    """One photo's figures; its sharpest edges read above ``noise`` (the camera's, G)."""
     luma = srgb_encode(pixels @ np.array([0.2126, 0.7152, 0.0722], np.float32))
     gy, gx = np.gradient(luma)
     grad = np.hypot(gy, gx)

@@ -71,16 +71,38 @@ _DOF = BLOCK * BLOCK - 3
 _QUANTILE_FRACTION = float(chi2.ppf(QUANTILE, _DOF) / _DOF)
 
 
-def _blocks(plane: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Means, variances around their best plane and maxima of the BLOCK x BLOCK blocks of a
-    2-D plane (rows of blocks subsampled evenly beyond MAX_BLOCKS)."""
+def _tiles(plane: np.ndarray, margin: int = 0) -> np.ndarray:
+    """The BLOCK x BLOCK blocks of a 2-D plane as rows (blocks, pixels), rows of blocks subsampled
+    evenly beyond MAX_BLOCKS; with ``margin``, each block's pixels that far inside it only."""
     h, w = plane.shape[0] // BLOCK, plane.shape[1] // BLOCK
     step = max(1, int(np.ceil(h * w / MAX_BLOCKS)))
-    rows = np.arange(0, h, step)
-    x = plane[:h * BLOCK, :w * BLOCK].reshape(h, BLOCK, w, BLOCK)[rows]
-    flat = x.transpose(0, 2, 1, 3).reshape(-1, BLOCK * BLOCK).astype(np.float64)
+    x = plane[:h * BLOCK, :w * BLOCK].reshape(h, BLOCK, w, BLOCK)[::step]
+    x = x[:, margin:BLOCK - margin, :, margin:BLOCK - margin]
+    return x.transpose(0, 2, 1, 3).reshape(x.shape[0] * w, -1)
+
+
+def _blocks(plane: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Means, variances around their best plane and maxima of the BLOCK x BLOCK blocks of a
+    2-D plane (:func:`_tiles`)."""
+    flat = _tiles(plane).astype(np.float64)
     residual = flat @ _RESIDUAL
     return flat.mean(1), np.einsum("ij,ij->i", residual, residual) / _DOF, flat.max(1)
+
+
+def _bands(plane: np.ndarray, *also: np.ndarray):
+    """The unclipped blocks of ``plane`` by band of brightness: per band with enough blocks, its
+    blocks' means, variances and the per-block values of ``also`` (other arrays, one per block),
+    or nothing when too few blocks are unclipped."""
+    mean, var, top = _blocks(plane)
+    keep = top < CLIPPED
+    if keep.sum() < MIN_BLOCKS:
+        return
+    mean, var, also = mean[keep], var[keep], [a[keep] for a in also]
+    edges = np.quantile(mean, np.linspace(0, 1, BANDS + 1))
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        band = (mean >= lo) & (mean <= hi)
+        if band.sum() >= MIN_BLOCKS // BANDS:
+            yield mean[band], var[band], *(a[band] for a in also)
 
 
 def _fit_line(level: np.ndarray, noise: np.ndarray, rounds: int = 3) -> tuple[float, float]:
@@ -101,18 +123,10 @@ def _fit_line(level: np.ndarray, noise: np.ndarray, rounds: int = 3) -> tuple[fl
 def channel_noise(plane: np.ndarray) -> tuple[float, float] | None:
     """(floor, slope) of the noise variance of one 2-D plane of a linear photo, or None when too
     little of it can be read."""
-    mean, var, top = _blocks(plane)
-    keep = top < CLIPPED
-    mean, var = mean[keep], var[keep]
-    if len(mean) < MIN_BLOCKS:
-        return None
-    edges = np.quantile(mean, np.linspace(0, 1, BANDS + 1))
     level, noise = [], []
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        band = (mean >= lo) & (mean <= hi)
-        if band.sum() >= MIN_BLOCKS // BANDS:
-            level.append(np.median(mean[band]))
-            noise.append(np.quantile(var[band], QUANTILE) / _QUANTILE_FRACTION)
+    for mean, var in _bands(plane):
+        level.append(np.median(mean))
+        noise.append(np.quantile(var, QUANTILE) / _QUANTILE_FRACTION)
     return _fit_line(np.asarray(level), np.asarray(noise)) if level else None
 
 
@@ -126,25 +140,12 @@ def gradient_ratio(plane: np.ndarray, gradient_sq: np.ndarray) -> float | None:
     fine gradient filter answers most, so the same std reads as a stronger gradient than white
     noise would, by how much depending on the demosaicing.
     """
-    h, w = plane.shape[0] // BLOCK, plane.shape[1] // BLOCK
-    step = max(1, int(np.ceil(h * w / MAX_BLOCKS)))
-    rows = np.arange(0, h, step)
-    mean, var, top = _blocks(plane)
-    inner = slice(2, BLOCK - 2)  # the filter's reach from the block's neighbours kept out
-    g = gradient_sq[:h * BLOCK, :w * BLOCK].reshape(h, BLOCK, w, BLOCK)[rows][:, inner, :, inner]
-    g = g.transpose(0, 2, 1, 3).reshape(len(rows) * w, -1).mean(1)
-    keep = top < CLIPPED
-    if keep.sum() < MIN_BLOCKS:
-        return None
-    mean, var, g = mean[keep], var[keep], g[keep]
     ratios = []
-    edges = np.quantile(mean, np.linspace(0, 1, BANDS + 1))
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        band = (mean >= lo) & (mean <= hi)
-        if band.sum() >= MIN_BLOCKS // BANDS:
-            flat = band & (var <= np.quantile(var[band], QUANTILE))
-            if var[flat].mean() > 0:
-                ratios.append(np.sqrt(g[flat].mean() / var[flat].mean()))
+    per_block = _tiles(gradient_sq, margin=2).mean(1)  # the filter's reach from the block's neighbours kept out
+    for _, var, g in _bands(plane, per_block):
+        flat = var <= np.quantile(var, QUANTILE)
+        if var[flat].mean() > 0:
+            ratios.append(np.sqrt(g[flat].mean() / var[flat].mean()))
     return float(np.median(ratios)) if ratios else None
 
 

@@ -87,8 +87,8 @@ class PlaneNoise:
         """Measured in photos' planes of one channel: the line's median over the photos, the ratio's
         over the first RATIO_PHOTOS; white noise of the planes' RMS noise where no line can be read."""
         lines = [line for line in map(channel_noise, planes) if line is not None]
-        if not lines:
-            return cls.white(float(np.median([plane_noise(p) for p in planes])))
+        if not lines:  # no photo has blocks to read it in: the contrast threshold alone
+            return cls(0.0)
         ratios = []
         for p in planes[:RATIO_PHOTOS]:
             g = _gradient(torch.from_numpy(np.ascontiguousarray(p, dtype=np.float32))[None, None], SCALES[0])
@@ -110,10 +110,6 @@ class PlaneNoise:
         return (self.floor + self.slope * level.clamp_min(0)).clamp_min(0).sqrt()
 
 
-def _noise(sigma: float | PlaneNoise) -> PlaneNoise:
-    return sigma if isinstance(sigma, PlaneNoise) else PlaneNoise.white(sigma)
-
-
 @dataclass(frozen=True)
 class Threshold:
     """The finest gradient an edge must reach to be read, pixel by pixel: ``contrast``, and
@@ -125,7 +121,9 @@ class Threshold:
 
     def at(self, images: torch.Tensor) -> torch.Tensor:
         """The threshold over images (N, 1, H, W), from their local level."""
-        level = _smooth(images, LEVEL_SCALE) if self.noise.slope > 0 else images.new_zeros(())
+        if self.noise.slope == 0:
+            return images.new_tensor(self.uniform)
+        level = _smooth(images, LEVEL_SCALE)
         return (NOISE_FLOOR * self.noise.ratio * self.noise.std(level)).clamp_min(self.contrast)
 
     @property
@@ -161,10 +159,11 @@ def edge_widths(m: list[torch.Tensor], threshold: float | torch.Tensor) -> tuple
     return w2, mask
 
 
-def edge_threshold(images_g: list[np.ndarray], sigma: float | PlaneNoise | None = None) -> Threshold:
+def edge_threshold(images_g: list[np.ndarray], sigma: float | PlaneNoise) -> Threshold:
     """The finest gradient an edge must reach to be read: CONTRAST of the photos' mean level,
-    and NOISE_FLOOR times the noise's own RMS gradient (``sigma``, or measured in the photos)."""
-    noise = PlaneNoise.of(images_g) if sigma is None else _noise(sigma)
+    and NOISE_FLOOR times the noise's own RMS gradient (``sigma``: white noise's std, or a
+    :class:`PlaneNoise`)."""
+    noise = sigma if isinstance(sigma, PlaneNoise) else PlaneNoise.white(sigma)
     return Threshold(CONTRAST * float(np.mean([x.mean() for x in images_g])), noise)
 
 
@@ -315,9 +314,9 @@ def _num(v: float) -> float | None:
     return round(float(v), 3) if np.isfinite(v) else None
 
 
-def set_widths(images: list[np.ndarray], noise: PlaneNoise | None = None) -> np.ndarray:
-    """The PERCENTILE of edge w^2 (G channel) per ZONE of a set of linear photos, whose G noise
-    is ``noise`` (measured in them when not given)."""
+def set_widths(images: list[np.ndarray], noise: PlaneNoise) -> np.ndarray:
+    """The PERCENTILE of edge w^2 (G channel) per ZONE of a set of linear photos, read above
+    ``noise`` (their G channel's)."""
     g = [np.ascontiguousarray(img[:, :, 1], dtype=np.float32) for img in images]
     points = edge_points(g, edge_threshold(g, noise))  # read once, binned two ways
     zones, _ = bin_edges(points, 3, 3, True)
@@ -334,7 +333,7 @@ def compare_sets(sharp: list[np.ndarray], blurry: list[np.ndarray], noise: Plane
     ``lenscal check`` and for ``learn``'s refusal, so the two can never disagree. Both are read
     above the same noise, the camera's (:func:`camera_noise`, unless given).
     """
-    noise = noise or camera_noise(sharp, blurry)
+    noise = camera_noise(sharp, blurry) if noise is None else noise
     return Sharpness(set_widths(sharp, noise), set_widths(blurry, noise))
 
 
