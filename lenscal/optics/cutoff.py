@@ -1,0 +1,148 @@
+"""The pixel pitch read from a stopped-down set's photos: where their spectrum ends.
+
+Why: a stopped-down set's diffraction is modelled, not learned (optics.diffraction), and its
+scale lambda N / pitch needs the pixel pitch. Where neither lensfun nor the EXIF says the sensor
+size, the photos still show it: a circular aperture passes no spatial frequency beyond
+1 / (lambda N) cycles per um, whatever the scene (its MTF falls to exactly zero there). At f/16
+on a 3.3 um sensor that is 0.38 cycles per pixel, inside the band the sensor records, and beyond
+it the blurry photos hold only their noise. The sharp set, a few stops wider, passes the same
+scenes' detail up to the sensor's limit. Where the two spectra part, and how, is the diffraction
+of the blurry aperture over the sharp one's; the scenes differ between the sets too, but in
+contrast and spectral slope, which cannot make a spectrum end at one frequency.
+
+How: the G channel's mean radial power spectrum of each set (Hann-windowed tiles), each with its
+noise's (the demosaiced noise's own shape, from the tiles flattest for their level, scaled by the
+noise variance that :func:`lenscal.noise.channel_noise` reads for every tile's level). The blurry
+set's is fitted as
+
+    B(f) = a f^b S(f) |M(f / fc_b) / M(f / fc_s)|^2 + n N(f),    fc = pitch / (lambda N)
+
+with S the sharp set's less its noise, M the diffraction MTF of a circular aperture, fc each
+set's cutoff from its f-number, N the blurry set's noise spectrum, ``a`` and ``n`` non-negative
+scales (the sets' contrast, the noise's level) and ``f^b`` what the scenes differ by in slope.
+For every pitch of the plausible range and slope ``b``, ``a`` and ``n`` are a two-column
+non-negative least squares in relative error; the pitch that fits best is the reading.
+
+It is a reading only where the cutoff lies inside the recorded band with some noise beyond it
+(below MAX_CUTOFF): a blur whose cutoff is past it is either too small to be worth modelling
+(optics.diffraction.SIGNIFICANT_SCALE_PX) or cannot be told from the scenes' own fall-off, and
+stays unmodelled. Pure functions on arrays.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+from scipy.optimize import nnls
+
+from lenscal.noise import channel_noise
+from lenscal.optics.diffraction import PLAUSIBLE_PITCH_UM, WAVELENGTH_UM
+
+TILE = 64
+BINS = np.linspace(0.0, 0.5, 33)  # cycles/px, radial
+LOWEST = 0.04  # cycles/px: below this a tile's window and the scenes' layout decide the spectrum
+FLAT = 0.05  # the share of tiles, the flattest for their level, that give the noise's shape
+CLIPPED = 0.95  # a tile reaching this holds clipped highlights: no noise, no detail
+# the highest cutoff (cycles/px) read as one: three bins of noise beyond it before the sensor's
+# Nyquist frequency, to show that the spectrum ended rather than faded
+MAX_CUTOFF = 0.5 - 3 * (BINS[1] - BINS[0])
+PITCHES = np.exp(np.linspace(math.log(PLAUSIBLE_PITCH_UM[0]), math.log(PLAUSIBLE_PITCH_UM[1]), 300))
+SLOPES = np.linspace(-2.0, 2.0, 21)
+CHUNK = 1024  # tiles transformed at once (bounds the memory of a large frame)
+
+
+@functools.lru_cache(maxsize=1)
+def _binning() -> tuple[np.ndarray, np.ndarray]:
+    """The Hann window of a tile and the matrix (frequencies of a real FFT, bins) that averages
+    a tile's power spectrum over each radial bin."""
+    window = np.outer(np.hanning(TILE), np.hanning(TILE)).astype(np.float32)
+    f = np.hypot(*np.meshgrid(np.fft.fftfreq(TILE), np.fft.rfftfreq(TILE), indexing="ij")).ravel()
+    idx = np.digitize(f, BINS) - 1
+    avg = np.zeros((f.size, len(BINS) - 1), np.float32)
+    for b in range(len(BINS) - 1):
+        sel = idx == b
+        avg[sel, b] = 1.0 / max(int(sel.sum()), 1)
+    return window, avg
+
+
+def plane_spectra(plane: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per tile of a 2-D linear plane (clipped tiles left out): its radial power spectrum
+    (tiles, bins) and the noise variance its level has (tiles,), or two empty arrays where the
+    noise cannot be read."""
+    line = channel_noise(plane)
+    h, w = plane.shape
+    n_r, n_c = h // TILE, w // TILE
+    if line is None or n_r * n_c == 0:
+        return np.zeros((0, len(BINS) - 1)), np.zeros(0)
+    window, avg = _binning()
+    tiles = plane[:n_r * TILE, :n_c * TILE].reshape(n_r, TILE, n_c, TILE).swapaxes(1, 2).reshape(-1, TILE, TILE)
+    tiles = tiles[tiles.max(axis=(1, 2)) < CLIPPED]
+    level = tiles.mean(axis=(1, 2))
+    power = []
+    for i in range(0, len(tiles), CHUNK):
+        t = tiles[i:i + CHUNK].astype(np.float32)
+        t = (t - level[i:i + CHUNK, None, None]) * window
+        power.append((np.abs(np.fft.rfft2(t)) ** 2).reshape(len(t), -1) @ avg)
+    floor, slope = line
+    noise = np.maximum(floor + slope * np.clip(level, 0.0, 1.0), 1e-12)
+    return (np.concatenate(power) if power else np.zeros((0, len(BINS) - 1))), noise
+
+
+def set_spectrum(planes: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
+    """A set's mean radial power spectrum and its noise's (bins each), or None when no photo's
+    noise can be read. The noise's shape is the mean spectrum per unit noise variance of the
+    FLAT tiles with the least power for their level's noise (where the scene is flattest)."""
+    read = [plane_spectra(p) for p in planes]
+    power = np.concatenate([p for p, _ in read])
+    noise = np.concatenate([n for _, n in read])
+    if len(power) == 0:
+        return None
+    excess = power.sum(1) / noise
+    flat = excess <= np.quantile(excess, FLAT)
+    shape = (power[flat] / noise[flat, None]).mean(0)
+    return power.mean(0), shape * noise.mean()
+
+
+def airy_mtf(nu: np.ndarray) -> np.ndarray:
+    """The diffraction MTF of a circular aperture at ``nu`` = frequency / cutoff (0 from 1 on)."""
+    nu = np.clip(nu, 0.0, 1.0)
+    return (2 / np.pi) * (np.arccos(nu) - nu * np.sqrt(1 - nu**2))
+
+
+def fit_pitch(sharp: tuple[np.ndarray, np.ndarray], blurry: tuple[np.ndarray, np.ndarray], f_sharp: float,
+              f_blurry: float, wavelength_um: float = WAVELENGTH_UM[1]) -> float:
+    """The pitch (um, within PITCHES) whose diffraction best turns the sharp set's spectrum into
+    the blurry set's (the fit in the module's docstring); ``sharp`` and ``blurry`` are
+    :func:`set_spectrum`'s (power, noise)."""
+    f = 0.5 * (BINS[:-1] + BINS[1:])
+    scenes = sharp[0] - sharp[1]
+    power, noise = blurry
+    use = (f >= LOWEST) & (scenes > 0) & (power > 0)
+    f, scenes, power, noise = f[use], scenes[use], power[use], noise[use]
+    target = np.ones_like(f)
+    best = (math.inf, float(PITCHES[-1]))
+    for pitch in PITCHES:
+        cut_b, cut_s = pitch / (wavelength_um * f_blurry), pitch / (wavelength_um * f_sharp)
+        relative = (airy_mtf(f / cut_b) / np.maximum(airy_mtf(f / cut_s), 1e-6)) ** 2
+        for slope in SLOPES:
+            columns = np.stack([scenes * f**slope * relative, noise], 1) / power[:, None]
+            _, residual = nnls(columns, target)
+            if residual < best[0]:
+                best = (residual, float(pitch))
+    return best[1]
+
+
+def read_pitch(sharp: list[np.ndarray], blurry: list[np.ndarray], f_sharp: float, f_blurry: float) -> float | None:
+    """The pixel pitch (um) that the blurry set's diffraction cutoff says, from the two sets'
+    developed linear photos (H, W, 3), or None where no cutoff shows inside the recorded band
+    (see MAX_CUTOFF) or a set's noise cannot be read."""
+    if not f_sharp or not f_blurry or f_blurry <= f_sharp:
+        return None
+    s = set_spectrum([p[..., 1] for p in sharp])
+    b = set_spectrum([p[..., 1] for p in blurry])
+    if s is None or b is None:
+        return None
+    pitch = fit_pitch(s, b, f_sharp, f_blurry)
+    return pitch if pitch / (WAVELENGTH_UM[1] * f_blurry) <= MAX_CUTOFF else None
