@@ -50,6 +50,7 @@ CLIPPED = 0.95  # a tile reaching this holds clipped highlights: no noise, no de
 MAX_CUTOFF = 0.5 - 3 * (BINS[1] - BINS[0])
 PITCHES = np.exp(np.linspace(math.log(PLAUSIBLE_PITCH_UM[0]), math.log(PLAUSIBLE_PITCH_UM[1]), 300))
 SLOPES = np.linspace(-2.0, 2.0, 21)
+MIN_BINS = 8  # fewer frequencies where both sets hold detail and nothing is read
 CHUNK = 1024  # tiles transformed at once (bounds the memory of a large frame)
 
 
@@ -112,14 +113,16 @@ def airy_mtf(nu: np.ndarray) -> np.ndarray:
 
 
 def fit_pitch(sharp: tuple[np.ndarray, np.ndarray], blurry: tuple[np.ndarray, np.ndarray], f_sharp: float,
-              f_blurry: float, wavelength_um: float = WAVELENGTH_UM[1]) -> float:
+              f_blurry: float, wavelength_um: float = WAVELENGTH_UM[1]) -> float | None:
     """The pitch (um, within PITCHES) whose diffraction best turns the sharp set's spectrum into
-    the blurry set's (the fit in the module's docstring); ``sharp`` and ``blurry`` are
-    :func:`set_spectrum`'s (power, noise)."""
+    the blurry set's (the fit in the module's docstring), or None where fewer than MIN_BINS
+    frequencies can be fitted; ``sharp`` and ``blurry`` are :func:`set_spectrum`'s (power, noise)."""
     f = 0.5 * (BINS[:-1] + BINS[1:])
     scenes = sharp[0] - sharp[1]
     power, noise = blurry
     use = (f >= LOWEST) & (scenes > 0) & (power > 0)
+    if use.sum() < MIN_BINS:
+        return None
     f, scenes, power, noise = f[use], scenes[use], power[use], noise[use]
     target = np.ones_like(f)
     best = (math.inf, float(PITCHES[-1]))
@@ -145,4 +148,4 @@ def read_pitch(sharp: list[np.ndarray], blurry: list[np.ndarray], f_sharp: float
     if s is None or b is None:
         return None
     pitch = fit_pitch(s, b, f_sharp, f_blurry)
-    return pitch if pitch / (WAVELENGTH_UM[1] * f_blurry) <= MAX_CUTOFF else None
+    return pitch if pitch is not None and pitch / (WAVELENGTH_UM[1] * f_blurry) <= MAX_CUTOFF else None

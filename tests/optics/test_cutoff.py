@@ -47,3 +47,13 @@ def test_no_pitch_is_read_where_the_spectrum_does_not_end_within_the_band(tmp_pa
     blurry = stopped_down_set(tmp_path, rng, 16.0, 6.0, 2, "b")
     assert read_pitch(sharp, blurry, 5.6, 16.0) is None
     assert read_pitch(blurry, sharp, 16.0, 5.6) is None
+
+
+def test_photos_with_nothing_to_read_give_no_pitch(rng):
+    """Photos smaller than a tile, clipped white, or flat with no noise to read: no pitch, no error."""
+    tiny = [rng.random((40, 60, 3), dtype=np.float32)]
+    assert read_pitch(tiny, tiny, 5.6, 16.0) is None
+    white = [np.ones((256, 256, 3), np.float32)]
+    assert read_pitch(white, white, 5.6, 16.0) is None
+    flat = [np.full((256, 256, 3), 0.3, np.float32)]
+    assert read_pitch(flat, flat, 5.6, 16.0) is None
