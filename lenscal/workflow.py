@@ -114,19 +114,30 @@ def _diffraction_at(pitch: float | None, source: str, f_sharp: float | None, f_b
 
 
 PITCH_READ = "read from where the blurry photos' spectrum ends"
+# a pitch from lensfun or the EXIF this many times the spectrum's, or less by as much, is questioned
+# (the reading is within 15% on the zoo's shoots; a camera's crop or resize mode moves it by 1.3-2x)
+PITCH_MISMATCH = 1.3
 
 
 def _read_diffraction(diffraction: dict, sharp: list[Photo], blurry: list[Photo], f_sharp: float | None,
-                      f_blurry: float | None) -> dict:
-    """Where the pitch is unknown and the blurry set may be diffraction-limited, the diffraction
-    at the pitch that the blurry photos' spectrum says (optics.cutoff: where it ends); as it was
-    where no end shows."""
-    if diffraction["pixel_pitch_um"] is not None or not diffraction["limited"]:
+                      f_blurry: float | None, warn: Callable[[str], None] | None = None) -> dict:
+    """Where the blurry set may be diffraction-limited, the pitch that the blurry photos' spectrum
+    says (optics.cutoff: where it ends). Where no source knew the pitch, the diffraction at it
+    (as it was where no end shows); where lensfun or the EXIF gave one, a check of it: a photo
+    cropped or resized in camera keeps the camera's sensor size but not its pixels, so ``warn``
+    says where the two differ by more than PITCH_MISMATCH (the pitch a person gave is not read)."""
+    if not diffraction["limited"] or diffraction["pitch_from"] == "given":
         return diffraction
     from lenscal.optics.cutoff import read_pitch
 
     pitch = read_pitch([p.pixels for p in sharp], [p.pixels for p in blurry], f_sharp, f_blurry)
-    return diffraction if pitch is None else _diffraction_at(pitch, PITCH_READ, f_sharp, f_blurry)
+    known = diffraction["pixel_pitch_um"]
+    if known is None:
+        return diffraction if pitch is None else _diffraction_at(pitch, PITCH_READ, f_sharp, f_blurry)
+    if pitch is not None and warn is not None and max(pitch / known, known / pitch) > PITCH_MISMATCH:
+        warn(f"the pixel pitch from {diffraction['pitch_from']} ({known:.2f} um) is not what the blurry photos' "
+             f"spectrum shows ({pitch:.2f} um): if the camera cropped or resized them, give --pixel-pitch")
+    return diffraction
 
 
 @dataclass(frozen=True)
@@ -264,7 +275,7 @@ def _learn_from(sharp_set: Shoot, sharp: list[Photo], blurry_set: Shoot, output:
     from lenscal.learn.pipeline import learn_grid
 
     blurry = develop_shoot(blurry_set, settings, "developing blurry set", progress, warn)
-    diffraction = _read_diffraction(diffraction, sharp, blurry, sharp_set.meta.f_number, blurry_set.meta.f_number)
+    diffraction = _read_diffraction(diffraction, sharp, blurry, sharp_set.meta.f_number, blurry_set.meta.f_number, warn)
     checkpoints = _prepare_checkpoints(output, resume)
     result = learn_grid([p.pixels for p in sharp], [p.pixels for p in blurry], preset=request.preset,
                         seed=request.seed, device=request.device, grid_shape=(request.grid, request.grid),

@@ -79,7 +79,13 @@ def test_where_nothing_says_the_pitch_the_blurry_photos_spectrum_does(tmp_path, 
     assert abs(read["pixel_pitch_um"] / 3.0 - 1) < 0.15, read
     assert read["scales_px"] == pytest.approx(list(relative_scales(16.0, read["pixel_pitch_um"], 5.6)))
     assert learn_notes(read, "off", None)[0].startswith(f"diffraction modelled: pixel pitch {read['pixel_pitch_um']:.2f} um ({PITCH_READ})")
-    given = _pitch(UNKNOWN, given=4.0)
-    assert _read_diffraction(given, sharp, blurry, 5.6, 16.0) is given
+    given = _pitch(UNKNOWN, given=4.5)
+    assert _read_diffraction(given, sharp, blurry, 5.6, 16.0, pytest.fail) is given  # a person's pitch is not questioned
     wide = _diffraction(SHARP, replace(UNKNOWN, f_number=2.0), None, None)
     assert wide["limited"] is False and _read_diffraction(wide, sharp, blurry, 5.6, 2.0) is wide
+    # a pitch from the EXIF is kept, and questioned where the spectrum says otherwise (a cropped frame)
+    warnings: list[str] = []
+    for exif_pitch in (3.2, 4.5):
+        exif = _pitch(replace(UNKNOWN, sensor_width_mm=exif_pitch * 6000 / 1000))
+        assert _read_diffraction(exif, sharp, blurry, 5.6, 16.0, warnings.append) is exif
+    assert len(warnings) == 1 and "(4.50 um)" in warnings[0] and "give --pixel-pitch" in warnings[0], warnings
