@@ -84,9 +84,9 @@ def _diffraction(sharp: Metadata, blurry: Metadata, pixel_pitch: float | None, b
     """The pixel pitch and the blurry set's Airy scales beyond the sharp set's, worked out from the
     scan before any photo is developed. The pitch: given, else the sensor size lensfun knows for
     the camera, else what the photos' EXIF says (the focal-plane resolution, then the 35 mm
-    equivalent focal length), over the image size. Where none says it, the developed photos may
-    (:func:`_read_diffraction`)."""
-    from lenscal.optics.diffraction import pixel_pitch_from_crop, plausible_pitch
+    equivalent focal length), over the image size."""
+    from lenscal.optics.diffraction import (diffraction_limited, pixel_pitch_from_crop, plausible_pitch,
+                                            relative_scales, significant)
     from lenscal.optics.vignetting import crop_factor
 
     pitch, source = (pixel_pitch, "given") if pixel_pitch is not None else (None, "unknown")
@@ -101,43 +101,9 @@ def _diffraction(sharp: Metadata, blurry: Metadata, pixel_pitch: float | None, b
     if pixel_pitch and not blurry.f_number:
         raise ShootError("the blurry photos do not say their f-number, so the diffraction cannot be modelled",
                          blurry_dir, "run again without --pixel-pitch")
-    return _diffraction_at(pitch, source, sharp.f_number, blurry.f_number)
-
-
-def _diffraction_at(pitch: float | None, source: str, f_sharp: float | None, f_blurry: float | None) -> dict:
-    """What a learn knows of the blurry set's diffraction with this pixel pitch (None: unknown)."""
-    from lenscal.optics.diffraction import diffraction_limited, relative_scales, significant
-
-    scales = relative_scales(f_blurry, pitch, f_sharp) if pitch and f_blurry else None
+    scales = relative_scales(blurry.f_number, pitch, sharp.f_number) if pitch and blurry.f_number else None
     return {"pixel_pitch_um": pitch, "pitch_from": source, "modelled": bool(scales and significant(scales)),
-            "scales_px": list(scales) if scales else None, "limited": diffraction_limited(f_blurry, scales)}
-
-
-PITCH_READ = "read from where the blurry photos' spectrum ends"
-# a pitch from lensfun or the EXIF this many times the spectrum's, or less by as much, is questioned
-# (the reading is within 15% on the zoo's shoots; a camera's crop or resize mode moves it by 1.3-2x)
-PITCH_MISMATCH = 1.3
-
-
-def _read_diffraction(diffraction: dict, sharp: list[Photo], blurry: list[Photo], f_sharp: float | None,
-                      f_blurry: float | None, warn: Callable[[str], None] | None = None) -> dict:
-    """Where the blurry set may be diffraction-limited, the pitch that the blurry photos' spectrum
-    says (optics.cutoff: where it ends). Where no source knew the pitch, the diffraction at it
-    (as it was where no end shows); where lensfun or the EXIF gave one, a check of it: a photo
-    cropped or resized in camera keeps the camera's sensor size but not its pixels, so ``warn``
-    says where the two differ by more than PITCH_MISMATCH (the pitch a person gave is not read)."""
-    if not diffraction["limited"] or diffraction["pitch_from"] == "given":
-        return diffraction
-    from lenscal.optics.cutoff import read_pitch
-
-    pitch = read_pitch([p.pixels for p in sharp], [p.pixels for p in blurry], f_sharp, f_blurry)
-    known = diffraction["pixel_pitch_um"]
-    if known is None:
-        return diffraction if pitch is None else _diffraction_at(pitch, PITCH_READ, f_sharp, f_blurry)
-    if pitch is not None and warn is not None and max(pitch / known, known / pitch) > PITCH_MISMATCH:
-        warn(f"the pixel pitch from {diffraction['pitch_from']} ({known:.2f} um) is not what the blurry photos' "
-             f"spectrum shows ({pitch:.2f} um): if the camera cropped or resized them, give --pixel-pitch")
-    return diffraction
+            "scales_px": list(scales) if scales else None, "limited": diffraction_limited(blurry.f_number, scales)}
 
 
 @dataclass(frozen=True)
@@ -275,7 +241,6 @@ def _learn_from(sharp_set: Shoot, sharp: list[Photo], blurry_set: Shoot, output:
     from lenscal.learn.pipeline import learn_grid
 
     blurry = develop_shoot(blurry_set, settings, "developing blurry set", progress, warn)
-    diffraction = _read_diffraction(diffraction, sharp, blurry, sharp_set.meta.f_number, blurry_set.meta.f_number, warn)
     checkpoints = _prepare_checkpoints(output, resume)
     result = learn_grid([p.pixels for p in sharp], [p.pixels for p in blurry], preset=request.preset,
                         seed=request.seed, device=request.device, grid_shape=(request.grid, request.grid),
@@ -381,9 +346,8 @@ def learn_notes(diffraction: dict, magnify: str, edge_widths: dict | None,
         notes.append(f"diffraction modelled: pixel pitch {diffraction['pixel_pitch_um']:.2f} um "
                      f"({diffraction['pitch_from']}), Airy scale {diffraction['scales_px'][1]:.2f} px in G")
     elif diffraction["pitch_from"] == "unknown" and diffraction["limited"] is not False:
-        notes.append("diffraction not modelled: neither lensfun nor the photos' EXIF says this camera's sensor size, "
-                     "and the blurry photos' spectrum shows no end to read it from; stopped down, a profile learned "
-                     "with it is closer to the lens (give --pixel-pitch)")
+        notes.append("diffraction not modelled: neither lensfun nor the photos' EXIF says this camera's sensor size; "
+                     "stopped down, a profile learned with it is closer to the lens (give --pixel-pitch)")
     if magnify != "off":
         notes.append("kernel widths learned node by node (--set magnify=off to keep them as step 2 finds them)")
     if edge_widths:

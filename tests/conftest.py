@@ -70,20 +70,3 @@ def make_dng(path: Path, size: tuple[int, int] = (64, 96), seed: int = 0, **meta
     write_dng(path, np.round(dn).astype(np.uint16), meta, black=s.black, white=s.white,
               as_shot_neutral=s.response, overwrite=True)
     return path
-
-
-def developed_through_dng(folder: Path, scene: np.ndarray, electrons: float, name: str, rng: np.random.Generator,
-                          f_number: float = 8.0) -> np.ndarray:
-    """``scene`` (linear RGB) through a real DNG: Bayer mosaic, shot and read noise at
-    ``electrons`` per unit of signal, developed by rawpy (demosaiced, so its noise is correlated)."""
-    from lenscal.develop import DevelopSettings, load_photo
-    from lenscal.io.dng import mosaic_from_rgb, write_dng
-    from lenscal.simulate import CAMERA, Sensor
-
-    s = Sensor()
-    mosaic = mosaic_from_rgb(scene * np.asarray(s.response, np.float32)).astype(np.float64)
-    noisy = (rng.poisson(np.clip(mosaic, 0, None) * electrons) + rng.normal(0, s.read_noise, mosaic.shape)) / electrons
-    dn = np.clip(np.round(s.black + noisy * (s.white - s.black)), 0, s.white).astype(np.uint16)
-    meta = CAMERA.__class__(**{**CAMERA.to_dict(), "f_number": f_number, "iso": 1600, "exposure_time": 0.01})
-    write_dng(folder / f"{name}.dng", dn, meta, black=s.black, white=s.white, as_shot_neutral=s.response)
-    return load_photo(folder / f"{name}.dng", DevelopSettings(vignetting="off"))[0].pixels

@@ -10,10 +10,8 @@ import pytest
 from lenscal.io.dng import write_dng
 from lenscal.io.shoot import scan_shoot
 from lenscal.optics.diffraction import pixel_pitch_from_crop, relative_scales
-from lenscal.photo import Metadata, Photo
-from lenscal.workflow import PITCH_READ, _diffraction, _read_diffraction, learn_notes
-
-from tests.optics.test_cutoff import stopped_down_set
+from lenscal.photo import Metadata
+from lenscal.workflow import _diffraction, learn_notes
 
 # a camera lensfun does not know, 24 MP at 3.9 um (23.5 mm across 6000 px)
 UNKNOWN = Metadata(make="Zootech", model="Z-1000", focal_length=50.0, f_number=16.0, width=6000, height=4000)
@@ -67,25 +65,3 @@ def test_the_learn_asks_for_the_pitch_only_where_the_diffraction_matters():
     assert len(stopped) == 1 and stopped[0].startswith("diffraction not modelled") and "--pixel-pitch" in stopped[0]
     assert learn_notes(_pitch(replace(UNKNOWN, f_number=2.8)), "off", None) == []  # wide open: no Airy worth modelling
     assert learn_notes(_pitch(replace(UNKNOWN, sensor_width_mm=23.5)), "off", None)[0].startswith("diffraction modelled")
-
-
-def test_where_nothing_says_the_pitch_the_blurry_photos_spectrum_does(tmp_path, rng):
-    """A camera no source knows, stopped down: the pitch where the blurry set's spectrum ends, and
-    the diffraction modelled with it. A pitch that a source gave, or a wide-open set, is left as is."""
-    sharp = [Photo(p, SHARP) for p in stopped_down_set(tmp_path, rng, 5.6, 3.0, 2, "s")]
-    blurry = [Photo(p, UNKNOWN) for p in stopped_down_set(tmp_path, rng, 16.0, 3.0, 2, "b")]
-    read = _read_diffraction(_pitch(UNKNOWN), sharp, blurry, 5.6, 16.0)
-    assert read["pitch_from"] == PITCH_READ and read["modelled"] and read["limited"] is True
-    assert abs(read["pixel_pitch_um"] / 3.0 - 1) < 0.15, read
-    assert read["scales_px"] == pytest.approx(list(relative_scales(16.0, read["pixel_pitch_um"], 5.6)))
-    assert learn_notes(read, "off", None)[0].startswith(f"diffraction modelled: pixel pitch {read['pixel_pitch_um']:.2f} um ({PITCH_READ})")
-    given = _pitch(UNKNOWN, given=4.5)
-    assert _read_diffraction(given, sharp, blurry, 5.6, 16.0, pytest.fail) is given  # a person's pitch is not questioned
-    wide = _diffraction(SHARP, replace(UNKNOWN, f_number=2.0), None, None)
-    assert wide["limited"] is False and _read_diffraction(wide, sharp, blurry, 5.6, 2.0) is wide
-    # a pitch from the EXIF is kept, and questioned where the spectrum says otherwise (a cropped frame)
-    warnings: list[str] = []
-    for exif_pitch in (3.2, 4.5):
-        exif = _pitch(replace(UNKNOWN, sensor_width_mm=exif_pitch * 6000 / 1000))
-        assert _read_diffraction(exif, sharp, blurry, 5.6, 16.0, warnings.append) is exif
-    assert len(warnings) == 1 and "(4.50 um)" in warnings[0] and "give --pixel-pitch" in warnings[0], warnings

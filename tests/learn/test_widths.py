@@ -10,8 +10,6 @@ from lenscal.learn.patches import centre_crop
 from lenscal.optics.blur import blur_image
 from lenscal.optics.psf import gaussian, second_moment
 
-from tests.conftest import developed_through_dng
-
 from .synth import dead_leaves
 
 
@@ -145,6 +143,22 @@ def test_the_forward_check_passes_the_true_blur_refuses_one_too_wide_and_reads_s
     assert torch.equal(calibrated[0][0], calibrated[1][0]) and calibrated[0][1] == calibrated[1][1]
 
 
+def _developed(tmp_path, scene: np.ndarray, electrons: float, name: str, rng) -> np.ndarray:
+    """``scene`` (linear RGB) through a real DNG: Bayer mosaic, shot and read noise at
+    ``electrons`` per unit of signal, developed by rawpy (demosaiced, so its noise is correlated)."""
+    from lenscal.develop import DevelopSettings, load_photo
+    from lenscal.io.dng import mosaic_from_rgb, write_dng
+    from lenscal.simulate import CAMERA, Sensor
+
+    s = Sensor()
+    mosaic = mosaic_from_rgb(scene * np.asarray(s.response, np.float32)).astype(np.float64)
+    noisy = (rng.poisson(np.clip(mosaic, 0, None) * electrons) + rng.normal(0, s.read_noise, mosaic.shape)) / electrons
+    dn = np.clip(np.round(s.black + noisy * (s.white - s.black)), 0, s.white).astype(np.uint16)
+    meta = CAMERA.__class__(**{**CAMERA.to_dict(), "f_number": 8.0, "iso": 1600, "exposure_time": 0.01})
+    write_dng(tmp_path / f"{name}.dng", dn, meta, black=s.black, white=s.white, as_shot_neutral=s.response)
+    return load_photo(tmp_path / f"{name}.dng", DevelopSettings(vignetting="off"))[0].pixels
+
+
 def test_the_noise_model_reads_shot_noise_and_the_demosaicings_gradient(tmp_path, rng):
     """White shot noise: its line and the white ratio back. Through a real DNG: demosaiced noise
     answers the finest gradient filter more strongly than white noise of the same std."""
@@ -154,7 +168,7 @@ def test_the_noise_model_reads_shot_noise_and_the_demosaicings_gradient(tmp_path
     assert abs(n.slope / 4e-4 - 1) < 0.15 and n.floor < 1e-5, n
     assert abs(n.ratio / widths.WHITE_RATIO - 1) < 0.1, n
     flat = np.ones((384, 576, 3), np.float32) * np.linspace(0.1, 0.6, 576, dtype=np.float32)[None, :, None]
-    developed = developed_through_dng(tmp_path, flat, 300.0, "flat", rng)
+    developed = _developed(tmp_path, flat, 300.0, "flat", rng)
     d = widths.PlaneNoise.of([np.ascontiguousarray(developed[..., 1])])
     assert d.ratio > 1.15 * widths.WHITE_RATIO and d.slope > 0, d
     # the threshold follows the local level: shot noise at 0.8 is twice that at 0.2
@@ -174,8 +188,8 @@ def test_a_blurrier_set_at_a_high_iso_is_read_blurrier_through_real_dngs(tmp_pat
         return np.broadcast_to(gaussian(sigma, 13).numpy(), (1, 1, 3, 13, 13))
 
     scenes = [dead_leaves(384, 576, rng, n=300) for _ in range(4)]
-    sharp = [developed_through_dng(tmp_path, blur_image(x, grid(0.5)), 300.0, f"s{i}", rng) for i, x in enumerate(scenes[:2])]
-    blurry = [developed_through_dng(tmp_path, blur_image(x, grid(2.5)), 300.0, f"b{i}", rng) for i, x in enumerate(scenes[2:])]
+    sharp = [_developed(tmp_path, blur_image(x, grid(0.5)), 300.0, f"s{i}", rng) for i, x in enumerate(scenes[:2])]
+    blurry = [_developed(tmp_path, blur_image(x, grid(2.5)), 300.0, f"b{i}", rng) for i, x in enumerate(scenes[2:])]
     found = widths.compare_sets(sharp, blurry)
     assert found.blurrier()[-1] and found.verdict() is None, found
     assert found.sharp[-1] < 0.2, found
