@@ -35,6 +35,7 @@ noise). Step 1 models are cached (bench_out/zoo/<case>/step1.pt) so step-2 work 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import math
@@ -682,7 +683,9 @@ def merge(path: Path, others: list[Path]) -> list[dict]:
         commands.append(extra["command"])
         by_name.update({row["case"]["name"]: row for row in extra["rows"]})
     order = [c.name for c in CASES]
-    rows = sorted(by_name.values(), key=lambda row: order.index(row["case"]["name"]))
+    rows = sorted(by_name.values(), key=lambda row: (order.index(row["case"]["name"].rsplit("-p", 1)[0])
+                                                      if row["case"]["name"].rsplit("-p", 1)[0] in order else len(order),
+                                                      row["case"]["name"]))
     data.update(rows=rows, command=" ; ".join(commands), summary=summary(rows), machine=platform.machine())
     path.write_text(json.dumps(data, indent=1))
     return rows
@@ -701,6 +704,9 @@ def main() -> None:
     ap.add_argument("--solver", default="{}", help="JSON dict of SolverOptions for every correction")
     ap.add_argument("--give-pitch", action="store_true",
                     help="give the learn the pixel pitch for cameras lensfun does not know too (vignetting still left in)")
+    ap.add_argument("--pitch-variant", type=float, default=None,
+                    help="render each chosen ray-traced case again on a sensor of this pitch (um), as a new shoot "
+                         "named CASE-pP with its own scene draw from its half (bench/zoo_cutoff.py renders the same)")
     ap.add_argument("--no-rl", action="store_true", help="skip the Richardson-Lucy baselines")
     ap.add_argument("--no-learn", action="store_true", help="only correct with the true grid (solver work)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results_zoo.json")
@@ -721,6 +727,9 @@ def main() -> None:
         raise SystemExit(f"unknown case(s): {', '.join(unknown)}")
     ordered = [by_name[n] for n in args.cases] if args.cases else CASES  # in the order asked
     chosen = [c for c in ordered if (not args.quick or c.name in QUICK) and (args.half is None or c.half == args.half)]
+    if args.pitch_variant:
+        chosen = [dataclasses.replace(c, name=f"{c.name}-p{args.pitch_variant:g}", pitch_um=args.pitch_variant)
+                  for c in chosen if c.lens != "analytic"]  # the analytic lens's PSFs are drawn at 3.3 um
     if args.list:
         for c in chosen:
             print(c)

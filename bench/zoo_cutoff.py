@@ -122,10 +122,14 @@ def airy_mtf(nu: np.ndarray) -> np.ndarray:
 
 
 def fit_pitch(sharp: tuple[np.ndarray, np.ndarray], blurry: tuple[np.ndarray, np.ndarray], f_sharp: float,
-              f_blurry: float, wavelength_um: float = WAVELENGTH_UM[1]) -> float | None:
+              f_blurry: float, wavelength_um: float = WAVELENGTH_UM[1], aberrations: tuple[float, ...] = (0.0,),
+              margin: float | None = None) -> float | None:
     """The pitch (um, within PITCHES) whose diffraction best turns the sharp set's spectrum into
     the blurry set's (the fit in the module's docstring), or None where fewer than MIN_BINS
-    frequencies can be fitted; ``sharp`` and ``blurry`` are :func:`set_spectrum`'s (power, noise)."""
+    frequencies can be fitted; ``sharp`` and ``blurry`` are :func:`set_spectrum`'s (power, noise).
+    The two mends measured (see VARIANTS): ``aberrations``, Gaussian variances (px^2) of a lens
+    blur beside the Airy ratio, the best of them per pitch; ``margin``, the largest pitch whose
+    residual is within that share of the best instead of the best."""
     f = 0.5 * (BINS[:-1] + BINS[1:])
     scenes = sharp[0] - sharp[1]
     power, noise = blurry
@@ -134,32 +138,40 @@ def fit_pitch(sharp: tuple[np.ndarray, np.ndarray], blurry: tuple[np.ndarray, np
         return None
     f, scenes, power, noise = f[use], scenes[use], power[use], noise[use]
     target = np.ones_like(f)
-    best = (math.inf, float(PITCHES[-1]))
+    residuals = []
     for pitch in PITCHES:
         cut_b, cut_s = pitch / (wavelength_um * f_blurry), pitch / (wavelength_um * f_sharp)
         relative = (airy_mtf(f / cut_b) / np.maximum(airy_mtf(f / cut_s), 1e-6)) ** 2
-        for slope in SLOPES:
-            columns = np.stack([scenes * f**slope * relative, noise], 1) / power[:, None]
-            _, residual = nnls(columns, target)
-            if residual < best[0]:
-                best = (residual, float(pitch))
-    return best[1]
+        best = math.inf
+        for w2 in aberrations:
+            lens = np.exp(-4 * np.pi**2 * w2 * f**2)
+            for slope in SLOPES:
+                columns = np.stack([scenes * f**slope * relative * lens, noise], 1) / power[:, None]
+                best = min(best, nnls(columns, target)[1])
+        residuals.append(best)
+    residuals = np.asarray(residuals)
+    if margin is None:
+        return float(PITCHES[int(np.argmin(residuals))])
+    return float(PITCHES[residuals <= residuals.min() * (1 + margin)].max())
 
 
-def read_pitch(sharp: list[np.ndarray], blurry: list[np.ndarray], f_sharp: float, f_blurry: float) -> float | None:
+VARIANTS = {"aberration": {"aberrations": tuple(np.linspace(0.0, 3.0, 13))}, "margin 10%": {"margin": 0.10},
+            "margin 25%": {"margin": 0.25}}
+
+
+def read_pitch(sharp: list[np.ndarray], blurry: list[np.ndarray], f_sharp: float, f_blurry: float,
+               **variant) -> float | None:
     """The pixel pitch (um) that the blurry set's diffraction cutoff says, from the two sets'
     developed linear photos (H, W, 3), or None where no cutoff shows inside the recorded band
-    (see MAX_CUTOFF) or a set's noise cannot be read."""
+    (see MAX_CUTOFF) or a set's noise cannot be read; ``variant``: :func:`fit_pitch`'s mends."""
     if not f_sharp or not f_blurry or f_blurry <= f_sharp:
         return None
     s = set_spectrum([p[..., 1] for p in sharp])
     b = set_spectrum([p[..., 1] for p in blurry])
     if s is None or b is None:
         return None
-    pitch = fit_pitch(s, b, f_sharp, f_blurry)
+    pitch = fit_pitch(s, b, f_sharp, f_blurry, **variant)
     return pitch if pitch is not None and pitch / (WAVELENGTH_UM[1] * f_blurry) <= MAX_CUTOFF else None
-
-
 
 
 def row(case: zoo.Case) -> dict:
@@ -167,13 +179,15 @@ def row(case: zoo.Case) -> dict:
     start = time.perf_counter()
     pitch = read_pitch(sharp, blurry, case.f_sharp, case.f_blurry)
     seconds = time.perf_counter() - start
+    variants = {name: read_pitch(sharp, blurry, case.f_sharp, case.f_blurry, **v) for name, v in VARIANTS.items()}
     true_cutoff = case.pitch_um / (WAVELENGTH_UM[1] * case.f_blurry)
     return {"case": case.name, "half": case.half, "f_blurry": case.f_blurry, "iso": case.iso,
             "pitch_true": case.pitch_um, "pitch_read": None if pitch is None else round(pitch, 3),
             "ratio": None if pitch is None else round(pitch / case.pitch_um, 3),
             "cutoff_true": round(true_cutoff, 3), "readable": bool(true_cutoff <= MAX_CUTOFF),
             "modelled_true": bool(case.f_blurry > case.f_sharp and significant(relative_scales(case.f_blurry, case.pitch_um, case.f_sharp))),
-            "seconds": round(seconds, 2)}
+            "seconds": round(seconds, 2),
+            "variants": {k: None if v is None else round(v / case.pitch_um, 3) for k, v in variants.items()}}
 
 
 def main() -> None:
