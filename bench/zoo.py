@@ -126,6 +126,17 @@ QUICK = ["sim-f16-alt-T", "sim-f1.7-diff-T", "rf24-f22-few-T", "sigma70-wide-dif
 
 
 # -- photos ---------------------------------------------------------------------------------------
+VARIANT = "-p"  # CASE-pP: the case rendered on a sensor of pitch P (no case's own name holds it)
+
+
+def pitch_variants(cases: list[Case], pitches: list[float]) -> list[Case]:
+    """Each ray-traced case rendered again on sensors of these pitches (um): new shoots, named
+    CASE-pP, each with its own scene draw from its half. The analytic lens is left out: its PSFs
+    are drawn at 3.3 um whatever the pitch."""
+    return [dataclasses.replace(c, name=f"{c.name}{VARIANT}{p:g}", pitch_um=p)
+            for c in cases if c.lens != "analytic" for p in pitches]
+
+
 def photo_pool(half: str, size: tuple[int, int]) -> list[Path]:
     """The half's photos that can fill a frame of ``size``: Kodak (768x512) for the smallest
     frames, Unsplash (2600-6000 px) otherwise. Even ranks tune, odd ranks validate."""
@@ -683,9 +694,12 @@ def merge(path: Path, others: list[Path]) -> list[dict]:
         commands.append(extra["command"])
         by_name.update({row["case"]["name"]: row for row in extra["rows"]})
     order = [c.name for c in CASES]
-    rows = sorted(by_name.values(), key=lambda row: (order.index(row["case"]["name"].rsplit("-p", 1)[0])
-                                                      if row["case"]["name"].rsplit("-p", 1)[0] in order else len(order),
-                                                      row["case"]["name"]))
+
+    def rank(row: dict) -> tuple[int, str]:
+        case = row["case"]["name"].split(VARIANT)[0]  # a pitch variant goes beside its case
+        return order.index(case) if case in order else len(order), row["case"]["name"]
+
+    rows = sorted(by_name.values(), key=rank)
     data.update(rows=rows, command=" ; ".join(commands), summary=summary(rows), machine=platform.machine())
     path.write_text(json.dumps(data, indent=1))
     return rows
@@ -728,8 +742,7 @@ def main() -> None:
     ordered = [by_name[n] for n in args.cases] if args.cases else CASES  # in the order asked
     chosen = [c for c in ordered if (not args.quick or c.name in QUICK) and (args.half is None or c.half == args.half)]
     if args.pitch_variant:
-        chosen = [dataclasses.replace(c, name=f"{c.name}-p{args.pitch_variant:g}", pitch_um=args.pitch_variant)
-                  for c in chosen if c.lens != "analytic"]  # the analytic lens's PSFs are drawn at 3.3 um
+        chosen = pitch_variants(chosen, [args.pitch_variant])
     if args.list:
         for c in chosen:
             print(c)

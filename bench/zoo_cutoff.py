@@ -28,7 +28,6 @@ the analytic lens's PSFs being drawn at 3.3 um): the reading on shoots no settin
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import functools
 import json
 import math
@@ -198,9 +197,7 @@ def main() -> None:
     args = ap.parse_args()
     cases = [c for c in zoo.CASES if not args.cases or c.name in args.cases]
     if args.pitches:
-        cases = [dataclasses.replace(c, name=f"{c.name}-p{p:g}", pitch_um=p)
-                 for c in cases if c.f_blurry > c.f_sharp and c.lens != "analytic"  # its PSFs are at 3.3 um, whatever the pitch
-                 for p in args.pitches]
+        cases = zoo.pitch_variants([c for c in cases if c.f_blurry > c.f_sharp], args.pitches)
     rows = []
     for c in cases:
         rows.append(row(c))
