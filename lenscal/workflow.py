@@ -22,6 +22,7 @@ from lenscal.photo import Metadata, Photo
 from lenscal.progress import Progress
 
 if TYPE_CHECKING:
+    from lenscal.learn.selfcheck import SelfCheck
     from lenscal.profile import LensProfile
 
 MIN_PHOTOS = 2
@@ -250,6 +251,8 @@ def _learn_from(sharp_set: Shoot, sharp: list[Photo], blurry_set: Shoot, output:
                         devignetted=all(p.devignetted for p in [*sharp, *blurry]))
     if on_result is not None:  # a caller that scores the learn keeps what it found before it is judged
         on_result(result)
+    if result.check is not None:
+        result = replace(result, check=advise(result.check, sharp_set, blurry_set, diffraction))
     if result.check is not None and not result.check.passed and not request.force:
         raise SelfCheckError(f"the learned profile failed its self-check: {result.check.reasons[0]}; "
                              "nothing was written", output,
@@ -332,6 +335,21 @@ def _pictures(profile: LensProfile, photo: Photo, output: Path, true_profile: Le
     return entries
 
 
+def advise(check: SelfCheck, sharp_set: Shoot, blurry_set: Shoot, diffraction: dict) -> SelfCheck:
+    """The self-check's verdict with advice from the shoot's metadata (learn.selfcheck.advised):
+    the highest ISO of both sets, and whether the pixel pitch a stopped-down set needs is missing."""
+    from lenscal.learn.selfcheck import advised
+
+    isos = [m.iso for m in [*sharp_set.metas, *blurry_set.metas] if m.iso]
+    return advised(check, max(isos, default=None), _pitch_missing(diffraction))
+
+
+def _pitch_missing(diffraction: dict) -> bool:
+    """Whether the blurry set may be diffraction-limited and the pixel pitch is unknown (so its
+    Airy pattern cannot be modelled)."""
+    return diffraction["pitch_from"] == "unknown" and diffraction["limited"] is not False
+
+
 def learn_notes(diffraction: dict, magnify: str, edge_widths: dict | None,
                 sharpness_unseen: str | None = None) -> list[str]:
     """How the learn went beyond its usual course, one sentence each for a person (the summary's
@@ -345,7 +363,7 @@ def learn_notes(diffraction: dict, magnify: str, edge_widths: dict | None,
     if diffraction["modelled"]:
         notes.append(f"diffraction modelled: pixel pitch {diffraction['pixel_pitch_um']:.2f} um "
                      f"({diffraction['pitch_from']}), Airy scale {diffraction['scales_px'][1]:.2f} px in G")
-    elif diffraction["pitch_from"] == "unknown" and diffraction["limited"] is not False:
+    elif _pitch_missing(diffraction):
         notes.append("diffraction not modelled: neither lensfun nor the photos' EXIF says this camera's sensor size; "
                      "stopped down, a profile learned with it is closer to the lens (give --pixel-pitch)")
     if magnify != "off":

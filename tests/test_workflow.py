@@ -65,3 +65,21 @@ def test_the_learn_asks_for_the_pitch_only_where_the_diffraction_matters():
     assert len(stopped) == 1 and stopped[0].startswith("diffraction not modelled") and "--pixel-pitch" in stopped[0]
     assert learn_notes(_pitch(replace(UNKNOWN, f_number=2.8)), "off", None) == []  # wide open: no Airy worth modelling
     assert learn_notes(_pitch(replace(UNKNOWN, sensor_width_mm=23.5)), "off", None)[0].startswith("diffraction modelled")
+
+
+def test_a_refused_learn_of_noisy_files_of_an_unknown_camera_says_so(tmp_path):
+    """Through real DNGs: the ISO the files say and the pitch no tag gives reach the advice."""
+    from lenscal.learn.selfcheck import SCENES, SelfCheck
+    from lenscal.workflow import advise
+
+    for which, f_number, iso in (("sharp", 5.6, 200.0), ("blurry", 16.0, 1600.0)):
+        meta = replace(UNKNOWN, f_number=f_number, width=0, height=0, iso=iso)
+        for i in range(2):
+            write_dng(tmp_path / which / f"{i}.dng", np.full((64, 96), 3000 + 100 * i, np.uint16), meta,
+                      black=512, white=16383, as_shot_neutral=(0.5, 1.0, 0.7))
+    sharp, blurry = scan_shoot(tmp_path / "sharp"), scan_shoot(tmp_path / "blurry")
+    failed = SelfCheck("failed", ("the learned blur makes edges wider than the blurry photos show in G at 8 of 8 places",))
+    advice = advise(failed, sharp, blurry, _diffraction(sharp.meta, blurry.meta, None, tmp_path / "blurry")).advice
+    assert advice.startswith("give --pixel-pitch") and "ISO 1600" in advice and advice.endswith(SCENES)
+    given = advise(failed, sharp, blurry, _diffraction(sharp.meta, blurry.meta, 3.9, tmp_path / "blurry")).advice
+    assert "--pixel-pitch" not in given and "ISO 1600" in given

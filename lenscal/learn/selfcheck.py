@@ -10,13 +10,18 @@ must give edges as wide as the blurry photos' edges there, in R, G and B (learn.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
 from lenscal.learn.widths import AGREE_SHARE
 
 MIN_PLACES = 2  # measured places (mirror-pooled cells) per channel, below which nothing is checked
+# at this ISO and above, a stopped-down set's finest "edges" are largely the noise's: the check
+# reads them sharper than the lens draws them and refuses even the true blur
+HIGH_ISO = 800
+SCENES = ("reshoot both sets alternating the aperture on the same kinds of detailed scene "
+          "(foliage, brickwork, text), in focus across the frame")
 
 
 @dataclass(frozen=True)
@@ -51,14 +56,30 @@ def judge(forward: dict) -> SelfCheck:
             wider = np.nanmedian(p - m) > 0
             reasons.append(f"the learned blur makes edges {'wider' if wider else 'narrower'} than the blurry photos "
                            f"show in {name} at {ch['places'] - int(agree.sum())} of {ch['places']} places")
-    advice = ("reshoot both sets alternating the aperture on the same kinds of detailed scene "
-              "(foliage, brickwork, text), in focus across the frame")
+    advice = SCENES
     if reasons:
         return SelfCheck("failed", tuple(reasons), advice, agreement, places)
     if not agreement:
         return SelfCheck("unchecked", ("too few sharp edges in the blurry photos to check the learned blur",),
                          advice, agreement, places)
     return SelfCheck("passed", (), "", agreement, places)
+
+
+def advised(check: SelfCheck, iso: float | None, pitch_unknown: bool) -> SelfCheck:
+    """``check`` with advice for what the photos' metadata says may have failed it, most telling
+    first: a stopped-down set whose diffraction could not be modelled (the pixel pitch unknown:
+    the Airy pattern is then learned like any blur, and worst), noise (``iso``, the highest of
+    both sets), then the scenes. A passed check needs none."""
+    if check.status == "passed":
+        return check
+    advice = []
+    if pitch_unknown:
+        advice.append("give --pixel-pitch (the sensor's width in mm x 1000 / the photos' width in px), so the "
+                      "stopped-down set's diffraction is modelled")
+    if iso is not None and iso >= HIGH_ISO:
+        advice.append(f"shoot at the camera's lowest ISO on a tripod: at ISO {iso:g} noise hides the edges the "
+                      "self-check reads")
+    return replace(check, advice="; ".join([*advice, SCENES]))
 
 
 def combine(before: SelfCheck, after: SelfCheck) -> SelfCheck:

@@ -3,7 +3,7 @@ when too few edges, and a calibrated grid judged on what step 2 learned too."""
 
 from __future__ import annotations
 
-from lenscal.learn.selfcheck import MIN_PLACES, combine, judge
+from lenscal.learn.selfcheck import HIGH_ISO, MIN_PLACES, SCENES, advised, combine, judge
 from lenscal.learn.widths import AGREE_SHARE
 
 
@@ -55,3 +55,21 @@ def test_a_grid_that_disagreed_before_its_width_calibration_fails():
     assert "narrower" in check.reasons[0]
     assert combine(after, after) == after
     assert combine(judge(forward(*[reading([True])] * 3)), after) == after  # unchecked before: the after verdict
+
+
+def test_a_failed_check_says_first_what_the_metadata_shows_went_wrong():
+    """The advice names the pixel pitch where a stopped-down set's diffraction could not be
+    modelled, and the ISO where the blurry photos are noisy, before the scenes; a passed check
+    keeps none."""
+    failed = judge(forward(*[reading([False] * 8, predicted=2.5)] * 3))
+    plain = advised(failed, 200, False)
+    assert plain.advice == SCENES and plain.reasons == failed.reasons and plain.status == "failed"
+    noisy = advised(failed, HIGH_ISO, False).advice
+    assert noisy.startswith("shoot at the camera's lowest ISO") and f"ISO {HIGH_ISO}" in noisy and noisy.endswith(SCENES)
+    both = advised(failed, 3200, True).advice.split("; ")
+    assert both[0].startswith("give --pixel-pitch") and "ISO 3200" in both[1] and both[2] == SCENES
+    assert advised(failed, None, False).advice == SCENES  # no ISO in the files: nothing said of it
+    unchecked = judge(forward(*[reading([False])] * 3))
+    assert "ISO 1600" in advised(unchecked, 1600, False).advice
+    passed = judge(forward(*[reading([True] * 8)] * 3))
+    assert advised(passed, 1600, True) == passed
