@@ -117,3 +117,9 @@ def test_the_measured_lateral_colour_is_put_back_on_a_learned_grid():
     assert np.linalg.norm(node_shifts(coef, rows, cols, frame), axis=-1).max() > 0.5  # a real move
     assert torch.equal(out[:, :, 1], learned[:, :, 1])
     assert (out >= 0).all() and torch.allclose(out.sum((-2, -1)), torch.ones(rows, cols, 3, dtype=out.dtype))
+    # a lens sharper than a pixel (wide open, near the middle): R and B moved without a ring of
+    # dots around them (as a Fourier shift leaves, which a deconvolution reads as blur)
+    sharp = set_lateral(torch.as_tensor(_grid(wrong, width=0.4)).double(), coef, frame)
+    y, x = np.mgrid[-6:7, -6:7]
+    far = torch.as_tensor(np.hypot(y, x) > 4)
+    assert (sharp * far).sum((-2, -1)).max() < 1e-3
