@@ -124,7 +124,7 @@ class GridModule(nn.Module):
         return radial_shifts(self.lateral, self.radial)
 
     def _shift_rb(self, k: torch.Tensor) -> torch.Tensor:
-        """R and B moved by :meth:`lateral_shifts` (bilinear: optics.psf.translate), renormalised."""
+        """R and B moved by :meth:`lateral_shifts` (optics.psf.translate), renormalised."""
         d = self.lateral_shifts()
         rb = normalise(translate(k[:, :, 0::2], d[..., 0], d[..., 1]))
         return torch.stack([rb[:, :, 0], k[:, :, 1], rb[:, :, 1]], dim=2)

@@ -35,26 +35,32 @@ def test_centroid_is_the_shift_and_centre_keeps_lateral_colour():
     assert torch.allclose(lc_before, lc_after, atol=0.02)
 
 
-def test_translate_moves_the_centroid_exactly_without_ringing():
-    """A kernel narrower than a pixel, moved by fractions of a pixel: the centroid moves by the
-    shift, mass and sign are kept, no mass appears far from the kernel (the Fourier phase shift
-    rings along the axes there), and the width grows by f (1 - f) per axis, no more."""
-    sharp = psf.gaussian(0.4, 13).double().expand(3, 13, 13)
+def test_translate_moves_the_centroid_without_ringing_or_widening():
+    """Kernels 0.5-1.2 px wide (learned kernels are smoothed by 0.8 px) moved by fractions of a
+    pixel: the centroid moves by the shift, the kernels stay non-negative and normalised, no mass
+    appears far from them and their width stays within a few hundredths of a px^2 from 0.8 px
+    up; the Fourier phase shift, clipped, leaves a tenth of the mass or more far out and widens
+    them. Whole pixels move exactly; the move is differentiable."""
     dy, dx = torch.tensor([0.3, -1.7, 0.0], dtype=torch.float64), torch.tensor([-0.45, 2.25, 0.5], dtype=torch.float64)
-    moved = psf.translate(sharp, dy, dx)
-    assert torch.allclose(psf.centroid(moved), torch.stack([dy, dx], -1), atol=1e-9)
-    assert moved.min() >= 0 and torch.allclose(moved.sum((-2, -1)), torch.ones(3, dtype=torch.float64))
     y, x = np.mgrid[-6:7, -6:7]
     far = torch.as_tensor(np.hypot(y - dy.numpy()[:, None, None], x - dx.numpy()[:, None, None]) > 4)
-    assert (moved * far).sum((-2, -1)).max() < 1e-6
-    fourier = psf.normalise(psf.shift(sharp, dy, dx))
-    assert (fourier * far).sum((-2, -1)).min() > 0.05  # what the phase shift leaves there
-    frac = lambda d: (d - d.floor()) * (1 - (d - d.floor()))  # noqa: E731
-    grown = psf.second_moment(moved) - psf.second_moment(sharp)
-    assert torch.allclose(grown, frac(dy) + frac(dx), atol=1e-6)
-    d = torch.tensor([0.3], dtype=torch.float64, requires_grad=True)  # differentiable in the shift
-    psf.centroid(psf.translate(sharp[:1], d, torch.zeros(1, dtype=torch.float64)))[0, 0].backward()
-    assert d.grad.item() == pytest.approx(1.0)
+    for width in (0.5, 0.8, 1.2):
+        kernel = psf.gaussian(width, 13).double().expand(3, 13, 13)
+        moved = psf.translate(kernel, dy, dx)
+        assert torch.allclose(psf.centroid(moved), torch.stack([dy, dx], -1), atol=0.015)
+        assert moved.min() >= 0 and torch.allclose(moved.sum((-2, -1)), torch.ones(3, dtype=torch.float64))
+        assert (moved * far).sum((-2, -1)).max() < 0.01
+        grown = psf.second_moment(moved) - psf.second_moment(kernel)
+        assert grown.abs().max() < (0.15 if width < 0.8 else 0.07)
+        fourier = psf.normalise(psf.shift(kernel, dy, dx))
+        if width <= 0.8:
+            assert (psf.second_moment(fourier) - psf.second_moment(kernel)).max() > 0.3
+            assert (fourier * far).sum((-2, -1)).max() > (0.1 if width < 0.8 else 0.02)
+    kernel = psf.gaussian(1.0, 13).double()
+    assert torch.allclose(psf.translate(kernel, 1.0, -2.0), torch.roll(kernel, (1, -2), (0, 1)), atol=1e-6)
+    d = torch.tensor([0.3], dtype=torch.float64, requires_grad=True)
+    psf.centroid(psf.translate(psf.gaussian(0.8, 13).double()[None], d, torch.zeros(1, dtype=torch.float64)))[0, 0].backward()
+    assert d.grad.item() == pytest.approx(1.0, abs=0.05)
 
 
 def test_gaussian_widths_and_fwhm():
