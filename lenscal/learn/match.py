@@ -24,7 +24,7 @@ from lenscal.learn.patches import model_view
 from lenscal.learn.presets import MAGNIFY
 from lenscal.optics.blur import blur_patches
 from lenscal.optics.psf import (bilinear_weights, centroid, gaussian, interpolate, node_positions, normalise,
-                                radial_coordinates, radial_shifts, resample, second_moment, translate)
+                                radial_coordinates, radial_shifts, resample, second_moment, shift)
 from lenscal.optics.psf import magnify as magnify_kernels
 
 # Step 2's fixed choices (not settings: none is worth tuning per lens).
@@ -124,9 +124,14 @@ class GridModule(nn.Module):
         return radial_shifts(self.lateral, self.radial)
 
     def _shift_rb(self, k: torch.Tensor) -> torch.Tensor:
-        """R and B moved by :meth:`lateral_shifts` (optics.psf.translate), renormalised."""
+        """Fourier-shift R and B by :meth:`lateral_shifts`, clip the ringing, renormalise.
+
+        The phase shift rings on kernels narrower than about a pixel and a half (optics.psf
+        .translate), which the learned lateral colour put back after step 2 no longer does; in
+        step 2 itself a shift that does not ring made every channel's kernels narrower, further
+        from the truth (docs/benchmarks.md), so step 2 keeps the shift it was built with."""
         d = self.lateral_shifts()
-        rb = normalise(translate(k[:, :, 0::2], d[..., 0], d[..., 1]))
+        rb = normalise(shift(k[:, :, 0::2], d[..., 0], d[..., 1]))
         return torch.stack([rb[:, :, 0], k[:, :, 1], rb[:, :, 1]], dim=2)
 
     def gains(self) -> torch.Tensor:

@@ -56,7 +56,7 @@ def test_smoothed_kernels_stay_normalised_and_lose_single_pixel_spikes():
 
 def test_radial_lateral_colour_shifts_r_and_b_outwards_and_keeps_kernels_valid():
     """The four lateral-colour numbers move R and B radially by (a + b r^2) q px, G stays put,
-    and the kernels stay non-negative and normalised."""
+    and the kernels stay non-negative and normalised (Fourier shift ringing is clipped)."""
     from lenscal.optics.psf import centroid
 
     grid = GridModule(5, 7, 13, width=1.0, smooth=0.8, frame=(400, 600))
