@@ -35,6 +35,9 @@ from lenscal.optics.psf import grid_report, mirror_average  # noqa: E402
 from lenscal.workflow import develop_shoot, with_shared_white_balance  # noqa: E402
 
 
+PITCHES = [2, 3, 4, 4.5, 6]  # the pitch variants (zoo.pitch_variants, CASE-pP) a case name may be
+
+
 def develop(folder: Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """A zoo shoot's sharp and blurry photos, developed as ``lenscal learn`` develops them."""
     sharp_set, blurry_set = scan_shoot(folder / "sharp"), scan_shoot(folder / "blurry")
@@ -99,14 +102,22 @@ def main() -> None:
     ap.add_argument("--summary", choices=["off", "on", "both"], default="off",
                     help="each kernel replaced by its Gaussian summary (optics.moments) last, before the self-check")
     ap.add_argument("--percentile", type=float, default=None, help="of edge widths read per place (learn.widths)")
+    ap.add_argument("--fourier-putback", action="store_true",
+                    help="put the measured lateral colour back by the Fourier phase shift (the version before "
+                         "optics.psf.translate), to compare on the same grids")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     torch.set_num_threads(1)
+    if args.fourier_putback:
+        import lenscal.learn.lateral as lateral_module
+        from lenscal.optics.psf import shift
+
+        lateral_module.translate = shift
     if args.percentile is not None:
         widths.PERCENTILE = args.percentile
     rows = []
     for name in args.cases:
-        case = next(c for c in zoo.CASES if c.name == name)
+        case = next(c for c in zoo.CASES + zoo.pitch_variants(zoo.CASES, PITCHES) if c.name == name)
         summaries = {"off": (False,), "on": (True,), "both": (False, True)}[args.summary]
         rows += replay(case, args.tag, args.modes, args.lateral, not args.no_eval, summaries)
     if args.out:
