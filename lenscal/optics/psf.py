@@ -182,9 +182,8 @@ def translate(kernels: torch.Tensor, dy: Array, dx: Array) -> torch.Tensor:
     clipping its small negative lobes, which reach one pixel, changes either, a little.
     Why not the Fourier phase (:func:`shift`): a kernel narrower than about a pixel and a half is
     not band-limited, and a sub-pixel phase shift rings along the axes to the window's edges;
-    clipped at zero, the ringing leaves a cross of dots that holds a tenth of the mass or more
-    and widens the kernel (by about a px^2 at the 0.8 px a learned kernel is smoothed by), which
-    a deconvolution takes for blur. (Bilinear cannot ring either, but widens a kernel by
+    clipped at zero, the ringing leaves a cross of dots far from the kernel, which widens it and
+    which a deconvolution takes for blur. (Bilinear cannot ring either, but widens a kernel by
     f (1 - f) px^2 per axis for a shift by a fraction f of a pixel.)
     """
     lead, (ky, kx) = kernels.shape[:-2], kernels.shape[-2:]
