@@ -137,6 +137,15 @@ def pitch_variants(cases: list[Case], pitches: list[float]) -> list[Case]:
             for c in cases if c.lens != "analytic" for p in pitches]
 
 
+def find_case(name: str) -> Case:
+    """The zoo case of this name, or a pitch variant of one (CASE-pP)."""
+    base, _, pitch = name.partition(VARIANT)
+    case = next((c for c in CASES if c.name == base), None)
+    if case is None or (pitch and case.lens == "analytic"):
+        raise KeyError(name)
+    return pitch_variants([case], [float(pitch)])[0] if pitch else case
+
+
 def photo_pool(half: str, size: tuple[int, int]) -> list[Path]:
     """The half's photos that can fill a frame of ``size``: Kodak (768x512) for the smallest
     frames, Unsplash (2600-6000 px) otherwise. Even ranks tune, odd ranks validate."""

@@ -35,9 +35,6 @@ from lenscal.optics.psf import grid_report, mirror_average  # noqa: E402
 from lenscal.workflow import develop_shoot, with_shared_white_balance  # noqa: E402
 
 
-PITCHES = [2, 3, 4, 4.5, 6]  # the pitch variants (zoo.pitch_variants, CASE-pP) a case name may be
-
-
 def develop(folder: Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """A zoo shoot's sharp and blurry photos, developed as ``lenscal learn`` develops them."""
     sharp_set, blurry_set = scan_shoot(folder / "sharp"), scan_shoot(folder / "blurry")
@@ -117,7 +114,7 @@ def main() -> None:
         widths.PERCENTILE = args.percentile
     rows = []
     for name in args.cases:
-        case = next(c for c in zoo.CASES + zoo.pitch_variants(zoo.CASES, PITCHES) if c.name == name)
+        case = zoo.find_case(name)
         summaries = {"off": (False,), "on": (True,), "both": (False, True)}[args.summary]
         rows += replay(case, args.tag, args.modes, args.lateral, not args.no_eval, summaries)
     if args.out:

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import torch
 
-from lenscal.optics.psf import lateral_colour, node_positions, normalise, radial_coordinates, radial_shifts, translate
+from lenscal.optics.psf import lateral_colour, node_positions, radial_coordinates, radial_shifts, translate
 
 TILE = 96  # px: large enough for a sub-pixel peak, small enough to resolve the radial growth
 MIN_NCC = 0.25  # correlation of the channels' edge maps at the peak; below it a tile is not trusted
@@ -150,5 +150,5 @@ def set_lateral(grid: torch.Tensor, coef: np.ndarray, frame: tuple[int, int]) ->
     """
     rows, cols = grid.shape[:2]
     move = torch.as_tensor(node_shifts(coef, rows, cols, frame)) - lateral_colour(grid)  # (rows, cols, 2, 2)
-    rb = normalise(translate(grid[:, :, 0::2].double(), move[..., 0], move[..., 1]))
+    rb = translate(grid[:, :, 0::2].double(), move[..., 0], move[..., 1])
     return torch.stack([rb[:, :, 0], grid[:, :, 1].double(), rb[:, :, 1]], dim=2).to(grid.dtype)
