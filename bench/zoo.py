@@ -648,12 +648,12 @@ def rescore(path: Path) -> list[dict]:
 
 def replay(path: Path) -> list[dict]:
     """A results file's learned rows with their saved step-2 grids (grids.npz) put through the
-    current code's steps after step 2 (mirror average, edge widths as the learn chose them,
-    lateral colour as learn.presets.resolve_auto now chooses it, the self-check) and scored
-    again: for changes after step 2, without learning again. The rows say they were replayed."""
+    current code's steps after step 2 (mirror average, edge widths as the learn chose them, the
+    lateral colour as measured, Gaussian kernels where learn.presets.resolve_auto writes them, the
+    self-check) and scored again: for changes after step 2, without learning again. The rows say
+    they were replayed."""
     import zoo_posthoc
-
-    from lenscal.learn.presets import LearnSettings, resolve_auto
+    import zoo_project
 
     data = json.loads(path.read_text())
     by_name = {c.name: c for c in CASES}
@@ -664,10 +664,10 @@ def replay(path: Path) -> list[dict]:
         case = by_name[row["case"]["name"]]
         said = row["learn"].get("summary") or {}
         fitted = isinstance(said.get("edge_widths"), dict)
-        modelled = bool((said.get("diffraction") or {}).get("modelled"))
-        lateral = resolve_auto(LearnSettings(), modelled).lateral
+        lateral, gaussian = "measured", zoo_project.stopped_down(case)
         tag = Path(learned).parent.name
-        after = zoo_posthoc.replay(case, tag, ["pattern" if fitted else "off"], lateral, evaluate=True)[0]
+        after = zoo_posthoc.replay(case, tag, ["pattern" if fitted else "off"], lateral, evaluate=True,
+                                   summaries=(gaussian,))[0]
         reasons = [] if after["check"] else list(after["reasons"])
         if fitted:
             before = zoo_posthoc.replay(case, tag, ["off"], lateral, evaluate=False)[0]
@@ -680,7 +680,8 @@ def replay(path: Path) -> list[dict]:
         row["learn"].pop("refused", None)
         if reasons:
             row["learn"]["refused"] = "self-check: " + "; ".join(reasons)
-        row["learn"]["replayed"] = {"edge_widths": "pattern" if fitted else "off", "lateral": lateral}
+        row["learn"]["replayed"] = {"edge_widths": "pattern" if fitted else "off", "lateral": lateral,
+                                    "kernel_shape": "gaussian" if gaussian else "learned"}
         row["verdict"] = verdict(row)
         print(table([row]).splitlines()[-1], flush=True)
         path.write_text(json.dumps(data, indent=1))  # row by row: a long replay can be cut short
