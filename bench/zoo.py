@@ -617,9 +617,8 @@ def rescore(path: Path) -> list[dict]:
     import zoo_posthoc
 
     data = json.loads(path.read_text())
-    by_name = {c.name: c for c in CASES}
     for row in data["rows"]:
-        case = by_name[row["case"]["name"]]
+        case = find_case(row["case"]["name"])
         folder = WORK / case.name / "shoot"
         true8, _ = truth(case)
         grids = {"true": true8, "true_x1.15": stretch(true8, 1.15), "true_x1.3": stretch(true8, 1.3)}
@@ -656,12 +655,11 @@ def replay(path: Path) -> list[dict]:
     import zoo_project
 
     data = json.loads(path.read_text())
-    by_name = {c.name: c for c in CASES}
     for row in data["rows"]:
         learned = row["learn"].get("profile")
         if not learned or not Path(learned).with_name("grids.npz").is_file():
             continue
-        case = by_name[row["case"]["name"]]
+        case = find_case(row["case"]["name"])
         said = row["learn"].get("summary") or {}
         fitted = isinstance(said.get("edge_widths"), dict)
         lateral, gaussian = "measured", zoo_project.stopped_down(case)
