@@ -51,7 +51,7 @@ def after_step2(blurry, crops, noise, scale, shared: list | None = None) -> tupl
     tiles = widths.sharp_tiles(crops, gen)
     g = shared[1] if shared else widths.read_edges([img[:, :, 1] * np.float32(scale) for img in blurry], 8, 8, True,
                                                    noise[1])
-    grid, info = widths.calibrate(step2, g, tiles, noise[1], True, gen, mode="pattern")
+    grid, info = widths.calibrate(step2, g, tiles, noise[1], True, gen)
     after = widths.forward_check(grid, edges(), crops, noise, True, torch.Generator().manual_seed(2))
     return before, info, after
 

@@ -3,7 +3,7 @@
 average, edge-width calibration, measured lateral colour, self-check) replayed with other
 settings, without learning again. Scores as bench/zoo.py does.
 
-    .venv/bin/python bench/zoo_posthoc.py --tag default --cases sim-f16-diff-T --modes off level absolute pattern
+    .venv/bin/python bench/zoo_posthoc.py --tag default --cases sim-f16-diff-T --modes off pattern
 """
 
 from __future__ import annotations
@@ -64,9 +64,7 @@ def replay(case, tag: str, modes: list[str], lateral: str, evaluate: bool, summa
         elif mode != "off":
             gen = torch.Generator().manual_seed(1)
             tiles = widths.sharp_tiles(run.crops, gen) * gain
-            sharp_g = [img[:, :, 1] * np.float32(run.scale * run.gain0[1]) for img in sharp]
-            grid, info = widths.calibrate(grid0, run.edges()[1], tiles, run.noise_rgb[1] * run.scale, True, gen,
-                                          mode=mode, sharp_g=sharp_g)
+            grid, info = widths.calibrate(grid0, run.edges()[1], tiles, run.noise_rgb[1] * run.scale, True, gen)
         if coef is not None and mode != "truth":
             grid = set_lateral(grid, coef, run.frame)
         if summary and mode != "truth":
@@ -91,8 +89,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", nargs="+", required=True)
     ap.add_argument("--tag", default="default")
-    ap.add_argument("--modes", nargs="+", default=["off", "relative", "level", "absolute", "pattern"],
-                    help="edge-width modes after step 2 (learn.widths.MODES), off, truth (the true grid), "
+    ap.add_argument("--modes", nargs="+", default=["off", "pattern"],
+                    help="after step 2: pattern (the edge-width calibration), off, truth (the true grid), "
                          "or learn (the learn's own)")
     ap.add_argument("--lateral", default="learned", choices=["learned", "measured"])
     ap.add_argument("--no-eval", action="store_true")

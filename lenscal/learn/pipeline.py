@@ -306,9 +306,7 @@ class _Run:
         gain = float(m.grid.gains().detach().cpu()[1])
         gen = torch.Generator().manual_seed(self.seed + 1)
         tiles = widths.sharp_tiles(self.crops, gen) * gain
-        sharp_g = [img[:, :, 1] * np.float32(self.scale * self.gain0[1]) for img in self.sharp]
-        out, info = widths.calibrate(kernels, self.edges()[1], tiles, self.noise_rgb[1] * self.scale, self.s.mirror,
-                                     gen, mode=self.s.edge_widths, sharp_g=sharp_g)
+        out, info = widths.calibrate(kernels, self.edges()[1], tiles, self.noise_rgb[1] * self.scale, self.s.mirror, gen)
         self.history["edge_widths"] = info
         if self.progress:
             self.progress(WIDTHS, 1, 1, {})

@@ -19,7 +19,7 @@ from lenscal.errors import LenscalError
 
 MAGNIFY = ("off", "node")  # how the fine grid's kernel scales are learned (match.GridModule.log_scales)
 # the settings that take one of a few names
-CHOICES = {"magnify": ("auto", *MAGNIFY), "edge_widths": ("auto", "relative", "absolute", "level", "pattern", "off"),
+CHOICES = {"magnify": ("auto", *MAGNIFY), "edge_widths": ("auto", "pattern", "off"),
            "lateral": ("measured", "learned", "unmeasured"), "sharp_place": ("auto", "own", "random")}
 
 # every setting a user may change with --set, and what it means (docs/method.md lists them too)
@@ -44,7 +44,7 @@ SETTINGS: dict[str, str] = {
     "mirror": "average the grid with its mirror images (true for a centred lens; false for a decentred one)",
     "magnify": "a learned scale per node of the fine grid: node, off or auto (node unless diffraction-limited)",
     "edge_widths": ("after step 2, match the kernels' widths to the blurry photos' edges: auto (pattern unless "
-                    "diffraction-limited), pattern, relative, absolute, level or off"),
+                    "diffraction-limited), pattern or off"),
     "lateral": ("the lateral colour: measured (R and B registered to G in the blurry photos), learned (step 2 "
                 "starts from the measurement and refines it) or unmeasured (step 2 alone)"),
 }

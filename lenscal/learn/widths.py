@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lenscal.noise import channel_noise, gradient_ratio, plane_noise
+from lenscal.noise import channel_noise, gradient_ratio
 from lenscal.optics.psf import centroid, magnify
 
 SCALES = (0.8, 1.4, 2.0)  # px: the Gaussian-derivative scales an edge's gradient is read at
@@ -395,25 +395,19 @@ def _stretch(kernels: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
     return magnify(kernels, log_scale[..., None].expand(kernels.shape[:-2]), about=c)
 
 
-MODES = ("relative", "absolute", "level", "pattern")
-
-
 def calibrate(grid: torch.Tensor, edges: Edges, tiles: torch.Tensor, sigma: float,
-              mirror: bool, gen: torch.Generator, mode: str = "relative",
-              sharp_g: list[np.ndarray] | None = None) -> tuple[torch.Tensor, dict]:
+              mirror: bool, gen: torch.Generator) -> tuple[torch.Tensor, dict]:
     """The grid (rows, cols, 3, K, K) with each node stretched until the sharp tiles blurred by
-    it show the blurry photos' sharpest-edge widths near that node, and what was measured.
+    it show the pattern of sharpest-edge widths across the frame that the blurry photos show,
+    on top of the grid's mean width as step 2 found it; and what was measured.
 
     ``edges`` (the blurry photos' G reading, :func:`read_edges`), ``tiles`` (the sharp centre
     crops' G, in the blurry photos' units: exposure ratio applied) and ``sigma`` (the blurry
-    photos' noise) share units. ``mode``:
-    "relative" (needs ``sharp_g``, the sharp photos' G): at every place the kernel adds to the
-    sharp tiles' edges what the blurry photos' edges there have beyond the sharp photos' edges at
-    the same place (like with like: what the photos' composition does to edges, a sharp subject
-    in the middle and soft backgrounds at the borders, is in both sets and cancels);
-    "absolute", every place's width as the blurry photos' edges say; "level", the grid's mean
-    width as all the edges say, its pattern across the frame step 2's; "pattern", the pattern as
-    the edges say, the mean width step 2's.
+    photos' noise) share units. Only the pattern: the photos' own softness adds about the same
+    w^2 at every place, and the edges read a sharp core with a halo as its core, so they cannot
+    set the mean width (setting it from them, or every place's width, or each place's width
+    beyond the sharp photos' at the same place, measured further from the truth, wide open and
+    stopped down: docs/benchmarks.md).
     """
     rows, cols = grid.shape[:2]
     threshold, measured, count = edges.threshold, edges.measured, edges.count
@@ -430,18 +424,10 @@ def calibrate(grid: torch.Tensor, edges: Edges, tiles: torch.Tensor, sigma: floa
     ok = np.isfinite(node_measured) & np.isfinite(table).all(0)
     log_scale = np.zeros(len(unique))
     start = table[np.argmin(np.abs(STRETCH)), :]  # the grid as step 2 left it
-    target = np.full(len(unique), np.nan)
-    if mode == "relative":
-        sharp_sigma = float(np.median([plane_noise(x) for x in sharp_g]))
-        sharp, sharp_count = measure_edges(sharp_g, rows, cols, mirror, edge_threshold(sharp_g, sharp_sigma))
-        base = blurrer.widths(torch.from_numpy(np.pad([[1.0]], grid.shape[-1] // 2)), threshold)
-        node_measured = np.percentile(base, PERCENTILE) + node_measured - sharp.reshape(-1)[unique]
-        ok &= np.isfinite(node_measured)
     if ok.sum() >= 2:
         weight = count.reshape(-1)[unique][ok].astype(float)
         offset = np.average(node_measured[ok] - start[ok], weights=weight)  # edges' mean width beyond step 2's
-        target[ok] = {"relative": node_measured[ok], "absolute": node_measured[ok], "level": start[ok] + offset,
-                      "pattern": node_measured[ok] - offset}[mode]
+        target = node_measured - offset
         for j in np.flatnonzero(ok):
             order = np.argsort(table[:, j])
             log_scale[j] = np.interp(target[j], table[order, j], STRETCH[order])

@@ -88,7 +88,9 @@ def test_kernel_scales_are_learned_only_where_aberrations_dominate():
     # the edge-width check follows the same rule
     assert resolve_auto(auto, False).edge_widths == "pattern"
     assert resolve_auto(auto, True).edge_widths == "off" and resolve_auto(auto, None).edge_widths == "off"
-    assert resolve_auto(get_settings("fast", {"edge_widths": "absolute"}), True).edge_widths == "absolute"
+    assert resolve_auto(get_settings("fast", {"edge_widths": "pattern"}), True).edge_widths == "pattern"
+    with pytest.raises(LenscalError, match="edge_widths must be one of auto, pattern, off"):
+        get_settings("fast", {"edge_widths": "absolute"})  # measured further from the truth: removed
     assert resolve_auto(get_settings("paper"), False).edge_widths == "off"
     # the lateral colour is measured and kept, whatever the aperture; the published method learns it
     assert resolve_auto(auto, False).lateral == "measured" and resolve_auto(auto, True).lateral == "measured"
