@@ -89,7 +89,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", nargs="+", required=True)
     ap.add_argument("--tag", default="default")
-    ap.add_argument("--modes", nargs="+", default=["off", "pattern"],
+    ap.add_argument("--modes", nargs="+", default=["off", "pattern"], choices=["off", "pattern", "truth", "learn"],
                     help="after step 2: pattern (the edge-width calibration), off, truth (the true grid), "
                          "or learn (the learn's own)")
     ap.add_argument("--lateral", default="learned", choices=["learned", "measured"])
