@@ -18,7 +18,7 @@ from scipy import ndimage as ndi
 ROOT = Path(__file__).resolve().parents[1]; sys.path.insert(0, str(ROOT)); sys.path.insert(0, str(ROOT / 'bench'))
 import zoo, zoo_posthoc
 from baselines import relative_grid
-from lenscal.optics.psf import grid_report, centre
+from lenscal.optics.psf import grid_report
 torch.set_num_threads(2)
 FLOOR = float(__import__('os').environ.get('FLOOR', 0)); COMPONENT = bool(int(__import__('os').environ.get('COMP', 0)))
 LAM = float(__import__('os').environ.get('LAM', 1e-2))
@@ -43,7 +43,7 @@ def cell_bounds(n, size, i):
     lo = max(int(round((i - 0.5) * step)), 0); hi = min(int(round((i + 0.5) * step)) + 1, size)
     return lo, hi
 
-def accumulate(photos, top=0.03, lam=1e-3):
+def accumulate(photos, top=0.03):
     """A, b per canonical cell and channel from a list of HxWx3 images."""
     H, W = photos[0].shape[:2]
     A = np.zeros((Q, Q, 3, K * K, K * K)); b = np.zeros((Q, Q, 3, K * K))
@@ -79,8 +79,7 @@ def accumulate(photos, top=0.03, lam=1e-3):
                                 A[ci, cj, c] += P.T @ P; b[ci, cj, c] += P.T @ tt
     return A, b
 
-def solve(A, b, lam=None):
-    lam = LAM if lam is None else lam
+def solve(A, b, lam=LAM):
     out = np.zeros(A.shape[:-1])
     for idx in np.ndindex(A.shape[:3]):
         a = A[idx]; s = np.trace(a) / a.shape[0]
@@ -113,11 +112,11 @@ if __name__ == '__main__':
         t0 = time.time()
         case = zoo.find_case(name); folder = zoo.WORK / name / 'shoot'
         true8, _ = zoo.truth(case)
-        sharp, blurry = zoo_posthoc.develop(folder) if not (ROOT / f'bench_out/zoo_blind/ab_{name}.npz').exists() else (None, None)
-        cache = ROOT / f'bench_out/zoo_blind/ab_{name}.npz'
+        cache = ROOT / f'bench_out/zoo_blind/ab_{name}.npz'  # the normal equations, to try solver settings again
         if cache.exists():
             z = np.load(cache); Ab, bb, As, bs = z['Ab'], z['bb'], z['As'], z['bs']
         else:
+            sharp, blurry = zoo_posthoc.develop(folder)
             Ab, bb = accumulate(blurry); As, bs = accumulate(sharp)
             np.savez(cache, Ab=Ab, bb=bb, As=As, bs=bs)
         kb = solve(Ab, bb); ks = solve(As, bs)

@@ -75,13 +75,14 @@ def replay(case, tag: str, modes: list[str], lateral: str, evaluate: bool, summa
         row = {"case": case.name, "mode": mode + (" summary" if summary else ""), "l2_ratio": round(rep["l2"] / rep["l2_gaussian"], 3),
                "ncc": round(rep["ncc_mean"], 4), "lateral": round(rep["lateral_colour_error_mean"], 3),
                "check": check.passed, "agreement": check.agreement, "reasons": check.reasons,
-               "cells": info.get("cells"), "report": rep, "forward": forward}
+               "cells": info.get("cells"), "report": rep, "forward": forward,
+               "grid": grid.numpy().astype(np.float32)}  # the replayed grid itself (not written to --out)
         if evaluate:
-            g = grid.numpy().astype(np.float32)
-            gains = zoo.evaluate_grids(case, folder, {"learned": g, "true": true8})
+            gains = zoo.evaluate_grids(case, folder, {"learned": row["grid"], "true": true8})
             row["gain"], row["gain_true"] = gains["learned"], gains["true"]
         out.append(row)
-        print(json.dumps({k: v for k, v in row.items() if k not in ("cells", "report", "reasons", "forward")}), flush=True)
+        print(json.dumps({k: v for k, v in row.items() if k not in ("cells", "report", "reasons", "forward", "grid")}),
+              flush=True)
     return out
 
 
@@ -116,7 +117,7 @@ def main() -> None:
         summaries = {"off": (False,), "on": (True,), "both": (False, True)}[args.summary]
         rows += replay(case, args.tag, args.modes, args.lateral, not args.no_eval, summaries)
     if args.out:
-        args.out.write_text(json.dumps(rows, indent=1))
+        args.out.write_text(json.dumps([{k: v for k, v in r.items() if k != "grid"} for r in rows], indent=1))
 
 
 if __name__ == "__main__":
