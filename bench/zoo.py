@@ -88,6 +88,7 @@ class Case:
     n_test: int = 2
     seed: int = 0
     field: float = 1.0  # how far out in the lens's image circle the frame's corner lies (1: full frame)
+    vignetted: bool = True  # an unknown camera's falloff left in the files (False: CASE-flat, none)
 
 
 def _c(name, half, lens, fs, fb, pitch, known, size, iso, sets, **kw) -> Case:
@@ -137,8 +138,29 @@ def pitch_variants(cases: list[Case], pitches: list[float]) -> list[Case]:
             for c in cases if c.lens != "analytic" for p in pitches]
 
 
+FLAT = "-flat"  # CASE-flat: an unknown camera's shoot rendered without vignetting (same scenes)
+ISO = "-iso"  # CASE-isoN: the shoot at ISO N (same scenes)
+
+
+def scene_draw(name: str) -> str:
+    """The name a case's scenes are drawn by: a CASE-flat or CASE-isoN shoot holds CASE's scenes
+    (so it differs from CASE in that alone); a pitch variant draws its own."""
+    base, sep, iso = name.rpartition(ISO)
+    name = base if sep and iso.isdigit() else name
+    return name.removesuffix(FLAT)
+
+
 def find_case(name: str) -> Case:
-    """The zoo case of this name, or a pitch variant of one (CASE-pP)."""
+    """The zoo case of this name, a pitch variant of one (CASE-pP), an unknown camera's shoot
+    without vignetting (CASE-flat) or a shoot at another ISO (CASE-isoN)."""
+    base, sep, iso = name.rpartition(ISO)
+    if sep and iso.isdigit():
+        return dataclasses.replace(find_case(base), name=name, iso=float(iso))
+    if name.endswith(FLAT):
+        case = find_case(name.removesuffix(FLAT))
+        if case.known_camera:
+            raise KeyError(name)
+        return dataclasses.replace(case, name=name, vignetted=False)
     base, _, pitch = name.partition(VARIANT)
     case = next((c for c in CASES if c.name == base), None)
     if case is None or (pitch and case.lens == "analytic"):
@@ -190,7 +212,8 @@ def scenes(case: Case) -> dict[str, list[np.ndarray]]:
     # each case draws its own photos from its half: with one draw per half, every case of a half
     # held the same scenes in the same roles, so whatever those scenes differ by between the sets
     # was one bias shared by the whole half, and a median over the half measured one draw
-    order = np.random.default_rng(int(hashlib.sha256(case.name.encode()).hexdigest()[:8], 16)).permutation(len(pool))
+    seed = int(hashlib.sha256(scene_draw(case.name).encode()).hexdigest()[:8], 16)
+    order = np.random.default_rng(seed).permutation(len(pool))
     pool = [pool[i] for i in order]
     two = pool[0].suffix == ".jpg" and case.size[1] <= 1920  # photos large enough to halve
     n = case.n_photos
@@ -260,6 +283,8 @@ def vignetting(case: Case, meta: Metadata) -> np.ndarray:
         from lenscal.optics.vignetting import vignetting_gain
 
         return vignetting_gain(meta, w, h, reverse=True)
+    if not case.vignetted:
+        return np.ones((h, w, 3), np.float32)
     y, x = np.mgrid[0:h, 0:w]
     r2 = ((y - (h - 1) / 2) ** 2 + (x - (w - 1) / 2) ** 2) / ((h - 1) ** 2 / 4 + (w - 1) ** 2 / 4)
     falloff = (1 / (1 + 0.35 * r2) ** 2).astype(np.float32)  # about -1 EV in the corners
@@ -319,6 +344,8 @@ def case_key(case: Case, shoot: bool = False) -> str:
     spec = asdict(case)
     if spec["field"] == 1.0:  # keys of the cases written before the field existed stay as they were
         spec.pop("field")
+    if spec["vignetted"]:
+        spec.pop("vignetted")
     if shoot:
         spec["scenes"] = SCENE_DRAW
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
@@ -744,6 +771,11 @@ def main() -> None:
 
         torch.set_num_threads(args.threads)
     by_name = {c.name: c for c in CASES}
+    for n in set(args.cases or []) - set(by_name):  # variants: CASE-flat, CASE-isoN, CASE-pP
+        try:
+            by_name[n] = find_case(n)
+        except (KeyError, ValueError):
+            pass
     unknown = [n for n in args.cases or [] if n not in by_name]
     if unknown:
         raise SystemExit(f"unknown case(s): {', '.join(unknown)}")
