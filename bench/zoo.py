@@ -6,6 +6,7 @@ photo sets, with the truth known. One command writes a table, JSON and a picture
     .venv/bin/python bench/zoo.py --quick               # the quick subset, for iterating
     .venv/bin/python bench/zoo.py --half validation     # one half only
     .venv/bin/python bench/zoo.py --cases sim-f16-diff-T ...
+    .venv/bin/python bench/zoo.py --cases ef100-wide-alt-T-flat ef100-wide-alt-T-iso100   # variants: same scenes, no vignetting / ISO 100
 
 Every case is a simulated shoot written as real DNG files: real photographs (the scenes) imaged
 through a lens (the analytic lens of ``lenscal simulate``, or a real lens design ray-traced from a
