@@ -143,25 +143,32 @@ FLAT = "-flat"  # CASE-flat: an unknown camera's shoot rendered without vignetti
 ISO = "-iso"  # CASE-isoN: the shoot at ISO N (same scenes)
 
 
+def split_variant(name: str) -> tuple[str, dict]:
+    """(CASE, the fields it changes) for a CASE-flat or CASE-isoN name; (name, {}) otherwise."""
+    base, sep, iso = name.rpartition(ISO)
+    if sep and iso.isdigit():
+        return base, {"iso": float(iso)}
+    if name.endswith(FLAT):
+        return name.removesuffix(FLAT), {"vignetted": False}
+    return name, {}
+
+
 def scene_draw(name: str) -> str:
     """The name a case's scenes are drawn by: a CASE-flat or CASE-isoN shoot holds CASE's scenes
     (so it differs from CASE in that alone); a pitch variant draws its own."""
-    base, sep, iso = name.rpartition(ISO)
-    name = base if sep and iso.isdigit() else name
-    return name.removesuffix(FLAT)
+    base, changes = split_variant(name)
+    return scene_draw(base) if changes else name
 
 
 def find_case(name: str) -> Case:
     """The zoo case of this name, a pitch variant of one (CASE-pP), an unknown camera's shoot
     without vignetting (CASE-flat) or a shoot at another ISO (CASE-isoN)."""
-    base, sep, iso = name.rpartition(ISO)
-    if sep and iso.isdigit():
-        return dataclasses.replace(find_case(base), name=name, iso=float(iso))
-    if name.endswith(FLAT):
-        case = find_case(name.removesuffix(FLAT))
-        if case.known_camera:
+    base, changes = split_variant(name)
+    if changes:
+        case = find_case(base)
+        if case.known_camera and "vignetted" in changes:  # lensfun's vignetting is corrected anyway
             raise KeyError(name)
-        return dataclasses.replace(case, name=name, vignetted=False)
+        return dataclasses.replace(case, name=name, **changes)
     base, _, pitch = name.partition(VARIANT)
     case = next((c for c in CASES if c.name == base), None)
     if case is None or (pitch and case.lens == "analytic"):
